@@ -1,0 +1,1 @@
+//! Typed Wire identifiers (protocol doc §1).

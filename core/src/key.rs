@@ -1,0 +1,301 @@
+//! Public keys of the four supported algorithms: SPKI encoding, and signature verification
+//! through the workspace's one crypto backend (aws-lc-rs).
+
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use der::asn1::{AnyRef, BitString, ObjectIdentifier};
+use der::{Decode, Encode};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+use crate::ciphersuite::{HashAlgorithm, KeyAlgorithm};
+use crate::oid;
+
+/// Why a public key or signature could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The SubjectPublicKeyInfo is not DER or not one of the supported key types.
+    #[error("unsupported or malformed public key: {0}")]
+    Unsupported(String),
+    /// The key bytes have the wrong length or encoding for their algorithm.
+    #[error("malformed {alg} public key: expected {expected} bytes, got {got}")]
+    BadLength {
+        /// The key algorithm.
+        alg: KeyAlgorithm,
+        /// Expected length.
+        expected: usize,
+        /// Actual length.
+        got: usize,
+    },
+    /// The signature does not verify.
+    #[error("signature verification failed")]
+    BadSignature,
+}
+
+/// A public key: its algorithm and raw bytes (Ed25519: 32 bytes; EC: uncompressed SEC1 point).
+#[derive(Clone)]
+pub struct PublicKey {
+    alg: KeyAlgorithm,
+    raw: Vec<u8>,
+    spki: SubjectPublicKeyInfoOwned,
+    spki_der: Vec<u8>,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.alg == other.alg && self.raw == other.raw
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::hash::Hash::hash(&self.alg, state);
+        self.raw.hash(state);
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({}, {})", self.alg, hex::encode(&self.raw))
+    }
+}
+
+impl PublicKey {
+    /// A key from its raw encoding, checking the length (and the SEC1 uncompressed tag).
+    pub fn from_raw(alg: KeyAlgorithm, raw: &[u8]) -> Result<Self, KeyError> {
+        let expected = alg.raw_public_key_len();
+        if raw.len() != expected {
+            return Err(KeyError::BadLength {
+                alg,
+                expected,
+                got: raw.len(),
+            });
+        }
+        if alg != KeyAlgorithm::Ed25519 && raw[0] != 0x04 {
+            return Err(KeyError::Unsupported(
+                "EC public keys must be uncompressed SEC1 points".into(),
+            ));
+        }
+        let parameters = alg
+            .curve_oid()
+            .map(|curve| der::Any::from(AnyRef::from(&curve)));
+        let oid = match alg {
+            KeyAlgorithm::Ed25519 => oid::ED25519,
+            _ => oid::EC_PUBLIC_KEY,
+        };
+        let spki = SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned { oid, parameters },
+            subject_public_key: BitString::from_bytes(raw)
+                .map_err(|e| KeyError::Unsupported(e.to_string()))?,
+        };
+        let spki_der = spki
+            .to_der()
+            .map_err(|e| KeyError::Unsupported(e.to_string()))?;
+        Ok(Self {
+            alg,
+            raw: raw.to_vec(),
+            spki,
+            spki_der,
+        })
+    }
+
+    /// A key from a DER `SubjectPublicKeyInfo`.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, KeyError> {
+        let spki = SubjectPublicKeyInfoOwned::from_der(der)
+            .map_err(|e| KeyError::Unsupported(format!("not a SubjectPublicKeyInfo: {e}")))?;
+        Self::from_spki(&spki)
+    }
+
+    /// A key from a parsed `SubjectPublicKeyInfo`.
+    pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, KeyError> {
+        let alg = if spki.algorithm.oid == oid::ED25519 {
+            if spki.algorithm.parameters.is_some() {
+                return Err(KeyError::Unsupported(
+                    "Ed25519 SPKI must not carry parameters".into(),
+                ));
+            }
+            KeyAlgorithm::Ed25519
+        } else if spki.algorithm.oid == oid::EC_PUBLIC_KEY {
+            let curve: ObjectIdentifier = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .ok_or_else(|| KeyError::Unsupported("EC SPKI without a named curve".into()))?
+                .decode_as()
+                .map_err(|e| KeyError::Unsupported(format!("EC SPKI curve: {e}")))?;
+            KeyAlgorithm::ALL
+                .into_iter()
+                .find(|a| a.curve_oid() == Some(curve))
+                .ok_or_else(|| KeyError::Unsupported(format!("unsupported curve {curve}")))?
+        } else {
+            return Err(KeyError::Unsupported(format!(
+                "unsupported key algorithm {}",
+                spki.algorithm.oid
+            )));
+        };
+        let raw = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| KeyError::Unsupported("public key BIT STRING has unused bits".into()))?;
+        Self::from_raw(alg, raw)
+    }
+
+    /// A key from a PEM `PUBLIC KEY` block.
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let (label, der) = der::pem::decode_vec(pem.as_bytes())
+            .map_err(|e| KeyError::Unsupported(format!("not PEM: {e}")))?;
+        if label != "PUBLIC KEY" {
+            return Err(KeyError::Unsupported(format!(
+                "expected a PUBLIC KEY PEM block, got {label}"
+            )));
+        }
+        Self::from_spki_der(&der)
+    }
+
+    /// The key algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.alg
+    }
+
+    /// The raw key bytes.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The SubjectPublicKeyInfo.
+    pub fn spki(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.spki
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// The PEM `PUBLIC KEY` block.
+    pub fn to_pem(&self) -> String {
+        der::pem::encode_string("PUBLIC KEY", der::pem::LineEnding::LF, &self.spki_der)
+            .unwrap_or_default()
+    }
+
+    /// The RFC 5280 §4.2.1.2 method-1 key identifier: SHA-1 of the public key bytes is the
+    /// classic choice; e2ei uses the first 20 bytes of SHA-256 (method 4 of RFC 7093), which
+    /// needs no second hash implementation.
+    pub fn key_identifier(&self) -> Vec<u8> {
+        let mut digest = HashAlgorithm::Sha256.digest(&self.raw);
+        digest.truncate(20);
+        digest
+    }
+
+    /// SHA-256 fingerprint of the DER SPKI, lowercase hex (for transcripts and logs).
+    pub fn fingerprint_sha256(&self) -> String {
+        hex::encode(HashAlgorithm::Sha256.digest(&self.spki_der))
+    }
+
+    /// Verifies a fixed-size signature (Ed25519, or ECDSA `r || s` as in JWS).
+    pub fn verify_fixed(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        let alg: &dyn VerificationAlgorithm = match self.alg {
+            KeyAlgorithm::Ed25519 => &signature::ED25519,
+            KeyAlgorithm::P256 => &signature::ECDSA_P256_SHA256_FIXED,
+            KeyAlgorithm::P384 => &signature::ECDSA_P384_SHA384_FIXED,
+            KeyAlgorithm::P521 => &signature::ECDSA_P521_SHA512_FIXED,
+        };
+        UnparsedPublicKey::new(alg, &self.raw)
+            .verify(message, signature)
+            .map_err(|_| KeyError::BadSignature)
+    }
+
+    /// Verifies a signature in its X.509 encoding (Ed25519 raw, ECDSA DER `Ecdsa-Sig-Value`).
+    pub fn verify_x509(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        let alg: &dyn VerificationAlgorithm = match self.alg {
+            KeyAlgorithm::Ed25519 => &signature::ED25519,
+            KeyAlgorithm::P256 => &signature::ECDSA_P256_SHA256_ASN1,
+            KeyAlgorithm::P384 => &signature::ECDSA_P384_SHA384_ASN1,
+            KeyAlgorithm::P521 => &signature::ECDSA_P521_SHA512_ASN1,
+        };
+        UnparsedPublicKey::new(alg, &self.raw)
+            .verify(message, signature)
+            .map_err(|_| KeyError::BadSignature)
+    }
+}
+
+/// Converts a fixed-size signature (`r || s` for ECDSA) to its X.509 encoding.
+pub fn fixed_signature_to_x509(alg: KeyAlgorithm, fixed: &[u8]) -> Result<Vec<u8>, KeyError> {
+    if fixed.len() != alg.fixed_signature_len() {
+        return Err(KeyError::BadLength {
+            alg,
+            expected: alg.fixed_signature_len(),
+            got: fixed.len(),
+        });
+    }
+    if alg == KeyAlgorithm::Ed25519 {
+        return Ok(fixed.to_vec());
+    }
+    let (r, s) = fixed.split_at(fixed.len() / 2);
+    fn to_uint(bytes: &[u8]) -> Result<der::asn1::UintRef<'_>, KeyError> {
+        der::asn1::UintRef::new(bytes).map_err(|e| KeyError::Unsupported(e.to_string()))
+    }
+    #[derive(der::Sequence)]
+    struct EcdsaSigValue<'a> {
+        r: der::asn1::UintRef<'a>,
+        s: der::asn1::UintRef<'a>,
+    }
+    EcdsaSigValue {
+        r: to_uint(r)?,
+        s: to_uint(s)?,
+    }
+    .to_der()
+    .map_err(|e| KeyError::Unsupported(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair};
+
+    #[test]
+    fn spki_round_trip_and_der_conversion_for_every_ec_curve() {
+        let rng = SystemRandom::new();
+        for (alg, signing) in [
+            (
+                KeyAlgorithm::P256,
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            ),
+            (
+                KeyAlgorithm::P384,
+                &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            ),
+            (
+                KeyAlgorithm::P521,
+                &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
+            ),
+        ] {
+            let pair = EcdsaKeyPair::generate(signing).expect("keygen");
+            let key = PublicKey::from_raw(alg, pair.public_key().as_ref()).expect("raw key");
+            let round = PublicKey::from_spki_der(&key.spki_der()).expect("spki");
+            assert_eq!(round, key);
+            let sig = pair.sign(&rng, b"message").expect("sign");
+            key.verify_fixed(b"message", sig.as_ref())
+                .expect("fixed verifies");
+            let der_sig = fixed_signature_to_x509(alg, sig.as_ref()).expect("to der");
+            key.verify_x509(b"message", &der_sig).expect("der verifies");
+            assert_eq!(
+                key.verify_fixed(b"other", sig.as_ref()),
+                Err(KeyError::BadSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_length_and_compressed_points() {
+        assert!(matches!(
+            PublicKey::from_raw(KeyAlgorithm::Ed25519, &[0; 31]),
+            Err(KeyError::BadLength { .. })
+        ));
+        let mut compressed = vec![0x02];
+        compressed.extend([0u8; 64]);
+        assert!(PublicKey::from_raw(KeyAlgorithm::P256, &compressed).is_err());
+    }
+}
