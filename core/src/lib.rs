@@ -10,3 +10,6 @@ pub mod identifier;
 pub mod jwk;
 pub mod key;
 pub mod oid;
+pub mod path;
+pub mod profile;
+pub mod x509;

@@ -1,0 +1,635 @@
+//! Certificate profiles: root, intermediate, cross-signed intermediate and the Wire client leaf
+//! (wire-e2ei-protocol.md §2.5, §7.3). Every to-be-signed certificate is checked against its
+//! profile before it is signed; the checks read the encoded TBS, not the builder's inputs.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use const_oid::ObjectIdentifier;
+use x509_cert::Certificate;
+use x509_cert::certificate::{TbsCertificate, Version};
+use x509_cert::ext::pkix::constraints::name::NameConstraints;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
+    KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+};
+
+use crate::ciphersuite::KeyAlgorithm;
+use crate::key::PublicKey;
+use crate::oid;
+use crate::x509::{name_attribute, name_to_string, time_to_offset};
+
+/// The certificate profiles e2ei issues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Self-signed root: CA, pathlen 1, keyCertSign + cRLSign (critical), SKI.
+    Root,
+    /// Intermediate signed by its own domain's root: CA, pathlen 0, critical name constraints
+    /// with permitted URI (federation domain) and DNS subtrees, CRL DP, SKI/AKI.
+    Intermediate,
+    /// Another domain's intermediate signed by this domain's root for federation: the
+    /// intermediate profile with the other domain's name constraints.
+    CrossSignedIntermediate,
+    /// The Wire client leaf of §7.3.
+    WireLeaf,
+}
+
+impl Profile {
+    /// Profile name as used in transcripts and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Intermediate => "intermediate",
+            Self::CrossSignedIntermediate => "cross-signed intermediate",
+            Self::WireLeaf => "wire leaf",
+        }
+    }
+}
+
+/// One way a to-be-signed certificate departs from its profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// Not an X.509 v3 certificate.
+    NotV3,
+    /// Serial number zero, negative or longer than 20 octets.
+    BadSerial(String),
+    /// The subject lacks a required attribute.
+    MissingSubjectAttribute(&'static str),
+    /// The subject differs from what the profile requires.
+    SubjectMismatch {
+        /// Expected subject.
+        expected: String,
+        /// Actual subject.
+        got: String,
+    },
+    /// The issuer name is not the issuing certificate's subject.
+    IssuerMismatch {
+        /// The issuing certificate's subject.
+        expected: String,
+        /// The TBS issuer.
+        got: String,
+    },
+    /// notBefore is not before notAfter.
+    EmptyValidity,
+    /// The validity extends beyond the issuer's.
+    OutlivesIssuer {
+        /// Issuer's notAfter.
+        issuer_not_after: String,
+        /// This certificate's notAfter.
+        not_after: String,
+    },
+    /// The signature algorithm does not match the issuer's key.
+    SignatureAlgorithm {
+        /// Algorithm of the issuer key.
+        expected: String,
+        /// OID in the TBS.
+        got: String,
+    },
+    /// The subject key is not an accepted algorithm.
+    SubjectKey(String),
+    /// A required extension is absent.
+    MissingExtension(&'static str),
+    /// An extension appears twice.
+    DuplicateExtension(String),
+    /// An extension the profile does not allow.
+    UnexpectedExtension(String),
+    /// An extension has the wrong criticality.
+    Criticality {
+        /// Extension name.
+        extension: &'static str,
+        /// Required criticality.
+        critical: bool,
+    },
+    /// An extension cannot be decoded.
+    MalformedExtension(&'static str),
+    /// basicConstraints differ from the profile.
+    BasicConstraints {
+        /// Expected `(cA, pathLen)`.
+        expected: String,
+        /// Actual `(cA, pathLen)`.
+        got: String,
+    },
+    /// keyUsage differs from the profile.
+    KeyUsage {
+        /// Expected usages.
+        expected: String,
+        /// Actual usages.
+        got: String,
+    },
+    /// extKeyUsage differs from the profile.
+    ExtKeyUsage(String),
+    /// Name constraints are missing a required subtree or contain an unsupported one.
+    NameConstraints(String),
+    /// The authority key identifier does not match the issuer's subject key identifier.
+    AuthorityKeyId,
+    /// The subject key identifier does not match the certified key.
+    SubjectKeyId,
+    /// Subject alternative names differ from the profile.
+    SubjectAltName(String),
+    /// CRL distribution points are missing or malformed.
+    CrlDistributionPoint(String),
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotV3 => write!(f, "not an X.509 v3 certificate"),
+            Self::BadSerial(why) => write!(f, "serial number {why}"),
+            Self::MissingSubjectAttribute(a) => write!(f, "subject has no {a}"),
+            Self::SubjectMismatch { expected, got } => {
+                write!(f, "subject is `{got}`, expected `{expected}`")
+            }
+            Self::IssuerMismatch { expected, got } => {
+                write!(f, "issuer is `{got}`, but the issuing certificate's subject is `{expected}`")
+            }
+            Self::EmptyValidity => write!(f, "notBefore is not before notAfter"),
+            Self::OutlivesIssuer {
+                issuer_not_after,
+                not_after,
+            } => write!(
+                f,
+                "notAfter {not_after} is after the issuer's notAfter {issuer_not_after}"
+            ),
+            Self::SignatureAlgorithm { expected, got } => {
+                write!(f, "signature algorithm {got} does not match the issuer key ({expected})")
+            }
+            Self::SubjectKey(why) => write!(f, "subject public key: {why}"),
+            Self::MissingExtension(e) => write!(f, "missing {e}"),
+            Self::DuplicateExtension(e) => write!(f, "extension {e} appears more than once"),
+            Self::UnexpectedExtension(e) => write!(f, "extension {e} is not allowed by the profile"),
+            Self::Criticality {
+                extension,
+                critical,
+            } => write!(
+                f,
+                "{extension} must be {}",
+                if *critical { "critical" } else { "non-critical" }
+            ),
+            Self::MalformedExtension(e) => write!(f, "{e} cannot be decoded"),
+            Self::BasicConstraints { expected, got } => {
+                write!(f, "basicConstraints are {got}, expected {expected}")
+            }
+            Self::KeyUsage { expected, got } => {
+                write!(f, "keyUsage is {got}, expected exactly {expected}")
+            }
+            Self::ExtKeyUsage(why) => write!(f, "extKeyUsage {why}"),
+            Self::NameConstraints(why) => write!(f, "nameConstraints {why}"),
+            Self::AuthorityKeyId => write!(
+                f,
+                "authorityKeyIdentifier does not match the issuer's subjectKeyIdentifier"
+            ),
+            Self::SubjectKeyId => {
+                write!(f, "subjectKeyIdentifier does not match the certified key")
+            }
+            Self::SubjectAltName(why) => write!(f, "subjectAltName {why}"),
+            Self::CrlDistributionPoint(why) => write!(f, "cRLDistributionPoints {why}"),
+        }
+    }
+}
+
+/// A to-be-signed certificate that fails its profile; lists every violation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} profile violated: {}", .profile.name(), .violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ProfileError {
+    /// The profile.
+    pub profile: Profile,
+    /// What is wrong.
+    pub violations: Vec<Violation>,
+}
+
+/// What a Wire leaf must contain, from the validated tokens (§7.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireLeafExpectations {
+    /// Display name (subject CN).
+    pub display_name: String,
+    /// Federation domain (subject O).
+    pub domain: String,
+    /// The client-id URI in certificate form (`%21`).
+    pub client_id_uri: String,
+    /// The qualified handle URI.
+    pub handle_uri: String,
+}
+
+/// The issuing side of a check: the issuer certificate, or the subject itself for a root.
+#[derive(Clone, Copy, Debug)]
+pub enum IssuerRef<'a> {
+    /// Self-signed: the TBS issues itself with this key.
+    SelfSigned,
+    /// Signed by this certificate.
+    Certificate(&'a Certificate),
+}
+
+struct Ctx<'a> {
+    tbs: &'a TbsCertificate,
+    violations: Vec<Violation>,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, v: Violation) {
+        self.violations.push(v);
+    }
+}
+
+fn find_extension<'a, T: der::Decode<'a> + const_oid::AssociatedOid>(
+    tbs: &'a TbsCertificate,
+    name: &'static str,
+    violations: &mut Vec<Violation>,
+) -> Option<(bool, T)> {
+    match tbs.get_extension::<T>() {
+        Ok(found) => found,
+        Err(_) => {
+            violations.push(Violation::MalformedExtension(name));
+            None
+        }
+    }
+}
+
+fn usages_to_string(usages: der::flagset::FlagSet<KeyUsages>) -> String {
+    let names: Vec<String> = usages.into_iter().map(|u| format!("{u:?}")).collect();
+    if names.is_empty() {
+        "(none)".into()
+    } else {
+        names.join("+")
+    }
+}
+
+/// Checks `tbs` against `profile`. `leaf` is required for [`Profile::WireLeaf`].
+pub fn check(
+    profile: Profile,
+    tbs: &TbsCertificate,
+    issuer: IssuerRef<'_>,
+    leaf: Option<&WireLeafExpectations>,
+) -> Result<(), ProfileError> {
+    let mut ctx = Ctx {
+        tbs,
+        violations: Vec::new(),
+    };
+    common_checks(&mut ctx, issuer);
+    let v = &mut ctx.violations;
+    let subject_key = PublicKey::from_spki(tbs.subject_public_key_info()).ok();
+
+    // Only the extensions a profile names are allowed.
+    let allowed: &[ObjectIdentifier] = match profile {
+        Profile::Root => &[
+            oid::BASIC_CONSTRAINTS,
+            oid::KEY_USAGE,
+            oid::SUBJECT_KEY_IDENTIFIER,
+            oid::AUTHORITY_KEY_IDENTIFIER,
+        ],
+        Profile::Intermediate | Profile::CrossSignedIntermediate => &[
+            oid::BASIC_CONSTRAINTS,
+            oid::KEY_USAGE,
+            oid::SUBJECT_KEY_IDENTIFIER,
+            oid::AUTHORITY_KEY_IDENTIFIER,
+            oid::NAME_CONSTRAINTS,
+            oid::CRL_DISTRIBUTION_POINTS,
+        ],
+        Profile::WireLeaf => &[
+            oid::BASIC_CONSTRAINTS,
+            oid::KEY_USAGE,
+            oid::EXT_KEY_USAGE,
+            oid::SUBJECT_KEY_IDENTIFIER,
+            oid::AUTHORITY_KEY_IDENTIFIER,
+            oid::SUBJECT_ALT_NAME,
+            oid::CRL_DISTRIBUTION_POINTS,
+            oid::STEP_PROVISIONER,
+        ],
+    };
+    let mut seen = HashSet::new();
+    for ext in tbs.extensions().map(|e| e.as_slice()).unwrap_or_default() {
+        if !seen.insert(ext.extn_id) {
+            v.push(Violation::DuplicateExtension(ext.extn_id.to_string()));
+        }
+        if !allowed.contains(&ext.extn_id) {
+            v.push(Violation::UnexpectedExtension(ext.extn_id.to_string()));
+        }
+    }
+
+    // Subject key identifier, always present and derived from the certified key.
+    match find_extension::<SubjectKeyIdentifier>(tbs, "subjectKeyIdentifier", v) {
+        None => v.push(Violation::MissingExtension("subjectKeyIdentifier")),
+        Some((critical, ski)) => {
+            if critical {
+                v.push(Violation::Criticality {
+                    extension: "subjectKeyIdentifier",
+                    critical: false,
+                });
+            }
+            if let Some(key) = &subject_key {
+                if ski.0.as_bytes() != key.key_identifier().as_slice() {
+                    v.push(Violation::SubjectKeyId);
+                }
+            }
+        }
+    }
+
+    // Authority key identifier: required below a root, equal to the issuer's SKI.
+    if let IssuerRef::Certificate(issuer_cert) = issuer {
+        match find_extension::<AuthorityKeyIdentifier>(tbs, "authorityKeyIdentifier", v) {
+            None => v.push(Violation::MissingExtension("authorityKeyIdentifier")),
+            Some((_, aki)) => {
+                let issuer_ski = crate::x509::subject_key_id(issuer_cert.tbs_certificate());
+                let aki_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
+                if issuer_ski.is_none() || aki_id != issuer_ski {
+                    v.push(Violation::AuthorityKeyId);
+                }
+            }
+        }
+    }
+
+    let bc = find_extension::<BasicConstraints>(tbs, "basicConstraints", v);
+    let ku = find_extension::<KeyUsage>(tbs, "keyUsage", v);
+    match profile {
+        Profile::Root | Profile::Intermediate | Profile::CrossSignedIntermediate => {
+            let want_path_len = if profile == Profile::Root { 1 } else { 0 };
+            match bc {
+                None => v.push(Violation::MissingExtension("basicConstraints")),
+                Some((critical, bc)) => {
+                    if !critical {
+                        v.push(Violation::Criticality {
+                            extension: "basicConstraints",
+                            critical: true,
+                        });
+                    }
+                    if !bc.ca || bc.path_len_constraint != Some(want_path_len) {
+                        v.push(Violation::BasicConstraints {
+                            expected: format!("CA:TRUE, pathlen:{want_path_len}"),
+                            got: format!(
+                                "CA:{}, pathlen:{}",
+                                if bc.ca { "TRUE" } else { "FALSE" },
+                                bc.path_len_constraint
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_else(|| "unlimited".into())
+                            ),
+                        });
+                    }
+                }
+            }
+            let want = KeyUsages::KeyCertSign | KeyUsages::CRLSign;
+            check_key_usage(v, ku, want);
+            if profile != Profile::Root {
+                check_ca_name_constraints(v, tbs);
+                match find_extension::<CrlDistributionPoints>(tbs, "cRLDistributionPoints", v) {
+                    None => v.push(Violation::MissingExtension("cRLDistributionPoints")),
+                    Some((_, dps)) => check_crl_dps(v, &dps),
+                }
+            }
+            if tbs.subject().is_empty() {
+                v.push(Violation::MissingSubjectAttribute("name"));
+            } else if name_attribute(tbs.subject(), oid::COMMON_NAME).is_none() {
+                v.push(Violation::MissingSubjectAttribute("commonName"));
+            }
+        }
+        Profile::WireLeaf => {
+            if let Some((_, bc)) = bc {
+                if bc.ca {
+                    v.push(Violation::BasicConstraints {
+                        expected: "CA:FALSE".into(),
+                        got: "CA:TRUE".into(),
+                    });
+                }
+            }
+            check_key_usage(v, ku, KeyUsages::DigitalSignature.into());
+            match find_extension::<ExtendedKeyUsage>(tbs, "extKeyUsage", v) {
+                None => v.push(Violation::MissingExtension("extKeyUsage")),
+                Some((_, eku)) => {
+                    if eku.0 != [oid::KP_CLIENT_AUTH] {
+                        v.push(Violation::ExtKeyUsage(format!(
+                            "must be exactly clientAuth, got {:?}",
+                            eku.0.iter().map(ToString::to_string).collect::<Vec<_>>()
+                        )));
+                    }
+                }
+            }
+            if let Some((_, dps)) =
+                find_extension::<CrlDistributionPoints>(tbs, "cRLDistributionPoints", v)
+            {
+                check_crl_dps(v, &dps);
+            }
+            match leaf {
+                None => v.push(Violation::SubjectAltName(
+                    "cannot be checked: no expected Wire identity given".into(),
+                )),
+                Some(expect) => check_wire_leaf_identity(v, tbs, expect),
+            }
+        }
+    }
+
+    if ctx.violations.is_empty() {
+        Ok(())
+    } else {
+        Err(ProfileError {
+            profile,
+            violations: ctx.violations,
+        })
+    }
+}
+
+fn common_checks(ctx: &mut Ctx<'_>, issuer: IssuerRef<'_>) {
+    let tbs = ctx.tbs;
+    if tbs.version() != Version::V3 {
+        ctx.push(Violation::NotV3);
+    }
+    let serial = tbs.serial_number().as_bytes();
+    if serial.len() > 20 {
+        ctx.push(Violation::BadSerial(format!(
+            "is {} octets, at most 20 are allowed",
+            serial.len()
+        )));
+    }
+    if serial.first().is_some_and(|b| b & 0x80 != 0) {
+        ctx.push(Violation::BadSerial("is negative".into()));
+    }
+    if serial.iter().all(|b| *b == 0) {
+        ctx.push(Violation::BadSerial("is zero".into()));
+    }
+    let not_before = time_to_offset(&tbs.validity().not_before);
+    let not_after = time_to_offset(&tbs.validity().not_after);
+    if not_before >= not_after {
+        ctx.push(Violation::EmptyValidity);
+    }
+    let subject_key = match PublicKey::from_spki(tbs.subject_public_key_info()) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            ctx.push(Violation::SubjectKey(e.to_string()));
+            None
+        }
+    };
+    let signing_alg: Option<KeyAlgorithm> = match issuer {
+        IssuerRef::SelfSigned => {
+            if tbs.issuer() != tbs.subject() {
+                ctx.push(Violation::IssuerMismatch {
+                    expected: name_to_string(tbs.subject()),
+                    got: name_to_string(tbs.issuer()),
+                });
+            }
+            subject_key.as_ref().map(PublicKey::algorithm)
+        }
+        IssuerRef::Certificate(issuer_cert) => {
+            let itbs = issuer_cert.tbs_certificate();
+            if tbs.issuer() != itbs.subject() {
+                ctx.push(Violation::IssuerMismatch {
+                    expected: name_to_string(itbs.subject()),
+                    got: name_to_string(tbs.issuer()),
+                });
+            }
+            let issuer_not_after = time_to_offset(&itbs.validity().not_after);
+            if not_after > issuer_not_after {
+                ctx.push(Violation::OutlivesIssuer {
+                    issuer_not_after: issuer_not_after.to_string(),
+                    not_after: not_after.to_string(),
+                });
+            }
+            PublicKey::from_spki(itbs.subject_public_key_info())
+                .ok()
+                .map(|k| k.algorithm())
+        }
+    };
+    if let Some(alg) = signing_alg {
+        if tbs.signature().oid != alg.signature_oid() || tbs.signature().parameters.is_some() {
+            ctx.push(Violation::SignatureAlgorithm {
+                expected: alg.to_string(),
+                got: tbs.signature().oid.to_string(),
+            });
+        }
+    }
+}
+
+fn check_key_usage(
+    v: &mut Vec<Violation>,
+    ku: Option<(bool, KeyUsage)>,
+    want: der::flagset::FlagSet<KeyUsages>,
+) {
+    match ku {
+        None => v.push(Violation::MissingExtension("keyUsage")),
+        Some((critical, ku)) => {
+            if !critical {
+                v.push(Violation::Criticality {
+                    extension: "keyUsage",
+                    critical: true,
+                });
+            }
+            if ku.0 != want {
+                v.push(Violation::KeyUsage {
+                    expected: usages_to_string(want),
+                    got: usages_to_string(ku.0),
+                });
+            }
+        }
+    }
+}
+
+fn check_ca_name_constraints(v: &mut Vec<Violation>, tbs: &TbsCertificate) {
+    match find_extension::<NameConstraints>(tbs, "nameConstraints", v) {
+        None => v.push(Violation::MissingExtension("nameConstraints")),
+        Some((critical, nc)) => {
+            if !critical {
+                v.push(Violation::Criticality {
+                    extension: "nameConstraints",
+                    critical: true,
+                });
+            }
+            let permitted = nc.permitted_subtrees.unwrap_or_default();
+            let mut uris = 0;
+            for subtree in &permitted {
+                if subtree.minimum != 0 || subtree.maximum.is_some() {
+                    v.push(Violation::NameConstraints(
+                        "subtrees must not set minimum or maximum (RFC 5280 §4.2.1.10)".into(),
+                    ));
+                }
+                match &subtree.base {
+                    GeneralName::UniformResourceIdentifier(uri) => {
+                        uris += 1;
+                        let host = uri.as_str();
+                        if host.is_empty() || host.contains("://") || host.contains('/') {
+                            v.push(Violation::NameConstraints(format!(
+                                "URI subtree `{host}` must be a host or .domain, not a URI"
+                            )));
+                        }
+                    }
+                    GeneralName::DnsName(dns) => {
+                        if dns.as_str().is_empty() {
+                            v.push(Violation::NameConstraints("empty DNS subtree".into()));
+                        }
+                    }
+                    other => v.push(Violation::NameConstraints(format!(
+                        "unsupported permitted subtree {other:?}"
+                    ))),
+                }
+            }
+            if uris == 0 {
+                v.push(Violation::NameConstraints(
+                    "must permit the Wire federation domain as a URI subtree".into(),
+                ));
+            }
+        }
+    }
+}
+
+fn check_crl_dps(v: &mut Vec<Violation>, dps: &CrlDistributionPoints) {
+    use x509_cert::ext::pkix::name::DistributionPointName;
+    if dps.0.is_empty() {
+        v.push(Violation::CrlDistributionPoint("is empty".into()));
+    }
+    for dp in &dps.0 {
+        match &dp.distribution_point {
+            Some(DistributionPointName::FullName(names))
+                if !names.is_empty()
+                    && names.iter().all(|n| {
+                        matches!(n, GeneralName::UniformResourceIdentifier(u)
+                            if u.as_str().starts_with("http://") || u.as_str().starts_with("https://"))
+                    }) => {}
+            _ => v.push(Violation::CrlDistributionPoint(
+                "must name HTTP(S) URIs as full names".into(),
+            )),
+        }
+    }
+}
+
+fn check_wire_leaf_identity(
+    v: &mut Vec<Violation>,
+    tbs: &TbsCertificate,
+    expect: &WireLeafExpectations,
+) {
+    // Subject: exactly O=<domain>, CN=<display name>, in that order (§7.3).
+    let attrs: Vec<(ObjectIdentifier, String)> = tbs
+        .subject()
+        .iter()
+        .map(|atv| (atv.oid, crate::x509::attribute_value_string(&atv.value)))
+        .collect();
+    let want = vec![
+        (oid::ORGANIZATION, expect.domain.clone()),
+        (oid::COMMON_NAME, expect.display_name.clone()),
+    ];
+    if attrs != want {
+        v.push(Violation::SubjectMismatch {
+            expected: format!("O={}, CN={}", expect.domain, expect.display_name),
+            got: name_to_string(tbs.subject()),
+        });
+    }
+    match find_extension::<SubjectAltName>(tbs, "subjectAltName", v) {
+        None => v.push(Violation::MissingExtension("subjectAltName")),
+        Some((_, san)) => {
+            let mut uris = Vec::new();
+            for name in &san.0 {
+                match name {
+                    GeneralName::UniformResourceIdentifier(u) => uris.push(u.as_str().to_owned()),
+                    other => v.push(Violation::SubjectAltName(format!(
+                        "must hold only URIs, found {other:?}"
+                    ))),
+                }
+            }
+            let mut got = uris.clone();
+            got.sort();
+            let mut want = vec![expect.handle_uri.clone(), expect.client_id_uri.clone()];
+            want.sort();
+            if got != want {
+                v.push(Violation::SubjectAltName(format!(
+                    "must be exactly {want:?}, got {uris:?}"
+                )));
+            }
+        }
+    }
+}
