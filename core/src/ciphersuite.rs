@@ -337,6 +337,7 @@ impl fmt::Display for Ciphersuite {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

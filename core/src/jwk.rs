@@ -205,6 +205,7 @@ pub fn key_authorization(token: &str, account_key: &Jwk) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

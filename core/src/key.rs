@@ -250,6 +250,7 @@ pub fn fixed_signature_to_x509(alg: KeyAlgorithm, fixed: &[u8]) -> Result<Vec<u8
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use aws_lc_rs::rand::SystemRandom;

@@ -142,7 +142,10 @@ impl fmt::Display for Violation {
                 write!(f, "subject is `{got}`, expected `{expected}`")
             }
             Self::IssuerMismatch { expected, got } => {
-                write!(f, "issuer is `{got}`, but the issuing certificate's subject is `{expected}`")
+                write!(
+                    f,
+                    "issuer is `{got}`, but the issuing certificate's subject is `{expected}`"
+                )
             }
             Self::EmptyValidity => write!(f, "notBefore is not before notAfter"),
             Self::OutlivesIssuer {
@@ -153,19 +156,28 @@ impl fmt::Display for Violation {
                 "notAfter {not_after} is after the issuer's notAfter {issuer_not_after}"
             ),
             Self::SignatureAlgorithm { expected, got } => {
-                write!(f, "signature algorithm {got} does not match the issuer key ({expected})")
+                write!(
+                    f,
+                    "signature algorithm {got} does not match the issuer key ({expected})"
+                )
             }
             Self::SubjectKey(why) => write!(f, "subject public key: {why}"),
             Self::MissingExtension(e) => write!(f, "missing {e}"),
             Self::DuplicateExtension(e) => write!(f, "extension {e} appears more than once"),
-            Self::UnexpectedExtension(e) => write!(f, "extension {e} is not allowed by the profile"),
+            Self::UnexpectedExtension(e) => {
+                write!(f, "extension {e} is not allowed by the profile")
+            }
             Self::Criticality {
                 extension,
                 critical,
             } => write!(
                 f,
                 "{extension} must be {}",
-                if *critical { "critical" } else { "non-critical" }
+                if *critical {
+                    "critical"
+                } else {
+                    "non-critical"
+                }
             ),
             Self::MalformedExtension(e) => write!(f, "{e} cannot be decoded"),
             Self::BasicConstraints { expected, got } => {
@@ -631,5 +643,346 @@ fn check_wire_leaf_identity(
                 )));
             }
         }
+    }
+}
+
+impl WireLeafExpectations {
+    /// The identity a leaf for `client_id` must carry.
+    pub fn new(
+        client_id: &crate::id::ClientId,
+        handle: &crate::id::QualifiedHandle,
+        display_name: &crate::id::DisplayName,
+    ) -> Self {
+        Self {
+            display_name: display_name.as_str().to_owned(),
+            domain: client_id.domain().as_str().to_owned(),
+            client_id_uri: client_id.to_certificate_uri(),
+            handle_uri: handle.to_uri(),
+        }
+    }
+}
+
+/// The parts of a Wire client leaf (§7.3): subject `O=<domain>, CN=<display name>`, SAN URIs
+/// handle and client id (`%21`), keyUsage digitalSignature (critical), EKU clientAuth, SKI/AKI,
+/// optional CRL distribution point. Check the result with [`check`] before signing.
+pub fn wire_leaf_parts(
+    identity: &WireLeafExpectations,
+    subject_key: PublicKey,
+    issuer: &Certificate,
+    validity: x509_cert::time::Validity,
+    crl_distribution_point: Option<&str>,
+) -> Result<crate::x509::CertificateParts, crate::x509::X509Error> {
+    use crate::x509::{
+        NameAttribute, authority_key_identifier, build_name, crl_distribution_points,
+        ext_key_usage, key_usage, random_serial, subject_alt_name_uris, subject_key_identifier,
+    };
+    let issuer_tbs = issuer.tbs_certificate();
+    let issuer_key = PublicKey::from_spki(issuer_tbs.subject_public_key_info()).map_err(|e| {
+        crate::x509::X509Error::Encoding {
+            what: "issuer key",
+            reason: e.to_string(),
+        }
+    })?;
+    let issuer_key_id =
+        crate::x509::subject_key_id(issuer_tbs).unwrap_or_else(|| issuer_key.key_identifier());
+    let mut extensions = vec![
+        key_usage(KeyUsages::DigitalSignature.into())?,
+        ext_key_usage(&[oid::KP_CLIENT_AUTH])?,
+        subject_key_identifier(&subject_key)?,
+        authority_key_identifier(&issuer_key_id)?,
+        subject_alt_name_uris(&[identity.handle_uri.clone(), identity.client_id_uri.clone()])?,
+    ];
+    if let Some(url) = crl_distribution_point {
+        extensions.push(crl_distribution_points(&[url.to_owned()])?);
+    }
+    Ok(crate::x509::CertificateParts {
+        serial: random_serial()?,
+        issuer: issuer_tbs.subject().clone(),
+        subject: build_name(&[
+            NameAttribute {
+                oid: oid::ORGANIZATION,
+                value: identity.domain.clone(),
+            },
+            NameAttribute {
+                oid: oid::COMMON_NAME,
+                value: identity.display_name.clone(),
+            },
+        ])?,
+        validity,
+        subject_public_key: subject_key,
+        issuer_algorithm: issuer_key.algorithm(),
+        extensions,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::x509::{
+        CertificateParts, NameAttribute, ToBeSigned, authority_key_identifier, basic_constraints,
+        build_name, crl_distribution_points, key_usage, name_constraints, random_serial,
+        subject_key_identifier, validity,
+    };
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+    use time::{Duration, OffsetDateTime};
+
+    fn key() -> (EcdsaKeyPair, PublicKey) {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
+        let public = PublicKey::from_raw(KeyAlgorithm::P256, pair.public_key().as_ref()).unwrap();
+        (pair, public)
+    }
+
+    fn cn(name: &str) -> x509_cert::name::Name {
+        build_name(&[NameAttribute {
+            oid: oid::COMMON_NAME,
+            value: name.into(),
+        }])
+        .unwrap()
+    }
+
+    fn sign(pair: &EcdsaKeyPair, tbs: ToBeSigned) -> Certificate {
+        let sig = pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), tbs.der())
+            .unwrap();
+        tbs.into_certificate(sig.as_ref()).unwrap()
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+    }
+
+    fn root() -> (EcdsaKeyPair, Certificate) {
+        let (pair, public) = key();
+        let tbs = ToBeSigned::new(CertificateParts {
+            serial: random_serial().unwrap(),
+            issuer: cn("Wire Root CA"),
+            subject: cn("Wire Root CA"),
+            validity: validity(now(), now() + Duration::days(3650)).unwrap(),
+            issuer_algorithm: KeyAlgorithm::P256,
+            extensions: vec![
+                basic_constraints(true, Some(1)).unwrap(),
+                key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
+                subject_key_identifier(&public).unwrap(),
+            ],
+            subject_public_key: public,
+        })
+        .unwrap();
+        check(Profile::Root, tbs.parsed(), IssuerRef::SelfSigned, None).unwrap();
+        let cert = sign(&pair, tbs);
+        (pair, cert)
+    }
+
+    fn intermediate_tbs(
+        root: &Certificate,
+        path_len: u8,
+        permitted_uri: &[&str],
+    ) -> (EcdsaKeyPair, ToBeSigned) {
+        let (pair, public) = key();
+        let mut extensions = vec![
+            basic_constraints(true, Some(path_len)).unwrap(),
+            key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
+            subject_key_identifier(&public).unwrap(),
+            authority_key_identifier(&crate::x509::subject_key_id(root.tbs_certificate()).unwrap())
+                .unwrap(),
+            crl_distribution_points(&["https://acme.wire.example.com/root.crl".into()]).unwrap(),
+        ];
+        if !permitted_uri.is_empty() {
+            extensions.push(
+                name_constraints(
+                    &["acme.wire.example.com".into()],
+                    &permitted_uri
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap(),
+            );
+        }
+        let tbs = ToBeSigned::new(CertificateParts {
+            serial: random_serial().unwrap(),
+            issuer: root.tbs_certificate().subject().clone(),
+            subject: cn("Wire Intermediate CA"),
+            validity: validity(now(), now() + Duration::days(365)).unwrap(),
+            issuer_algorithm: KeyAlgorithm::P256,
+            extensions,
+            subject_public_key: public,
+        })
+        .unwrap();
+        (pair, tbs)
+    }
+
+    fn violations(result: Result<(), ProfileError>) -> Vec<Violation> {
+        result.expect_err("profile must reject").violations
+    }
+
+    #[test]
+    fn accepts_root_intermediate_and_wire_leaf() {
+        let (root_pair, root) = root();
+        let (_, tbs) = intermediate_tbs(&root, 0, &["wire.example.com"]);
+        check(
+            Profile::Intermediate,
+            tbs.parsed(),
+            IssuerRef::Certificate(&root),
+            None,
+        )
+        .unwrap();
+        let intermediate = sign(&root_pair, tbs);
+        let client: crate::id::ClientId =
+            "wireapp://yRbSiljXSnCl77-QkM634g!9ff0457928ebe5f4@wire.example.com"
+                .parse()
+                .unwrap();
+        let handle: crate::id::QualifiedHandle =
+            "wireapp://%40alice_wire@wire.example.com".parse().unwrap();
+        let name = crate::id::DisplayName::new("Smith, Alice M (QA)").unwrap();
+        let identity = WireLeafExpectations::new(&client, &handle, &name);
+        assert_eq!(
+            identity.client_id_uri,
+            "wireapp://yRbSiljXSnCl77-QkM634g%219ff0457928ebe5f4@wire.example.com"
+        );
+        let (_, leaf_key) = key();
+        let parts = wire_leaf_parts(
+            &identity,
+            leaf_key,
+            &intermediate,
+            validity(now(), now() + Duration::days(90)).unwrap(),
+            Some("https://acme.wire.example.com/crl"),
+        )
+        .unwrap();
+        let tbs = ToBeSigned::new(parts).unwrap();
+        check(
+            Profile::WireLeaf,
+            tbs.parsed(),
+            IssuerRef::Certificate(&intermediate),
+            Some(&identity),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn rejects_intermediate_without_name_constraints() {
+        let (_, root) = root();
+        let (_, tbs) = intermediate_tbs(&root, 0, &[]);
+        let v = violations(check(
+            Profile::Intermediate,
+            tbs.parsed(),
+            IssuerRef::Certificate(&root),
+            None,
+        ));
+        assert!(
+            v.contains(&Violation::MissingExtension("nameConstraints")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_intermediate_with_pathlen_above_zero() {
+        let (_, root) = root();
+        let (_, tbs) = intermediate_tbs(&root, 1, &["wire.example.com"]);
+        let v = violations(check(
+            Profile::Intermediate,
+            tbs.parsed(),
+            IssuerRef::Certificate(&root),
+            None,
+        ));
+        assert!(
+            v.iter()
+                .any(|v| matches!(v, Violation::BasicConstraints { .. })),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_intermediate_whose_issuer_name_is_not_the_root() {
+        let (_, root) = root();
+        let (_, other_root) = self::root();
+        let (_, tbs) = intermediate_tbs(&root, 0, &["wire.example.com"]);
+        let v = violations(check(
+            Profile::Intermediate,
+            tbs.parsed(),
+            IssuerRef::Certificate(&other_root),
+            None,
+        ));
+        // Same subject name, different key: the AKI gives it away.
+        assert!(v.contains(&Violation::AuthorityKeyId), "{v:?}");
+    }
+
+    #[test]
+    fn rejects_root_with_wrong_path_len_and_missing_key_usage() {
+        let (_, public) = key();
+        let tbs = ToBeSigned::new(CertificateParts {
+            serial: random_serial().unwrap(),
+            issuer: cn("Root"),
+            subject: cn("Root"),
+            validity: validity(now(), now() + Duration::days(1)).unwrap(),
+            issuer_algorithm: KeyAlgorithm::P256,
+            extensions: vec![
+                basic_constraints(true, Some(3)).unwrap(),
+                subject_key_identifier(&public).unwrap(),
+            ],
+            subject_public_key: public,
+        })
+        .unwrap();
+        let v = violations(check(
+            Profile::Root,
+            tbs.parsed(),
+            IssuerRef::SelfSigned,
+            None,
+        ));
+        assert!(
+            v.contains(&Violation::MissingExtension("keyUsage")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter()
+                .any(|v| matches!(v, Violation::BasicConstraints { .. })),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_leaf_whose_sans_differ_from_the_validated_identity() {
+        let (root_pair, root) = root();
+        let (_, tbs) = intermediate_tbs(&root, 0, &["wire.example.com"]);
+        let intermediate = sign(&root_pair, tbs);
+        let identity = WireLeafExpectations {
+            display_name: "Alice".into(),
+            domain: "wire.example.com".into(),
+            client_id_uri: "wireapp://yRbSiljXSnCl77-QkM634g%219ff0457928ebe5f4@wire.example.com"
+                .into(),
+            handle_uri: "wireapp://%40alice@wire.example.com".into(),
+        };
+        let (_, leaf_key) = key();
+        let tbs = ToBeSigned::new(
+            wire_leaf_parts(
+                &identity,
+                leaf_key,
+                &intermediate,
+                validity(now(), now() + Duration::days(1)).unwrap(),
+                None,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mallory = WireLeafExpectations {
+            handle_uri: "wireapp://%40mallory@wire.example.com".into(),
+            display_name: "Mallory".into(),
+            ..identity
+        };
+        let v = violations(check(
+            Profile::WireLeaf,
+            tbs.parsed(),
+            IssuerRef::Certificate(&intermediate),
+            Some(&mallory),
+        ));
+        assert!(
+            v.iter().any(|v| matches!(v, Violation::SubjectAltName(_))),
+            "{v:?}"
+        );
+        assert!(
+            v.iter()
+                .any(|v| matches!(v, Violation::SubjectMismatch { .. })),
+            "{v:?}"
+        );
     }
 }

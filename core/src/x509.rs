@@ -69,9 +69,7 @@ pub fn build_name(attributes: &[NameAttribute]) -> Result<Name, X509Error> {
     let mut rdns = RdnSequence::default();
     for attribute in attributes {
         let value = if attribute.oid == oid::COUNTRY {
-            Any::encode_from(
-                &PrintableString::new(&attribute.value).map_err(enc("countryName"))?,
-            )
+            Any::encode_from(&PrintableString::new(&attribute.value).map_err(enc("countryName"))?)
         } else {
             Any::encode_from(&Utf8StringRef::new(&attribute.value).map_err(enc("name"))?)
         }
@@ -173,9 +171,9 @@ pub fn x509_time(t: OffsetDateTime) -> Result<Time, X509Error> {
             der::asn1::UtcTime::from_date_time(dt).map_err(enc("time"))?,
         ))
     } else {
-        Ok(Time::GeneralTime(der::asn1::GeneralizedTime::from_date_time(
-            dt,
-        )))
+        Ok(Time::GeneralTime(
+            der::asn1::GeneralizedTime::from_date_time(dt),
+        ))
     }
 }
 
@@ -186,7 +184,10 @@ pub fn time_to_offset(t: &Time) -> OffsetDateTime {
 }
 
 /// A validity period.
-pub fn validity(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result<Validity, X509Error> {
+pub fn validity(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Validity, X509Error> {
     Ok(Validity::new(x509_time(not_before)?, x509_time(not_after)?))
 }
 
@@ -674,7 +675,10 @@ impl CrlToBeSigned {
     }
 
     /// Attaches an X.509-encoded signature.
-    pub fn into_crl(self, signature_x509: &[u8]) -> Result<x509_cert::crl::CertificateList, X509Error> {
+    pub fn into_crl(
+        self,
+        signature_x509: &[u8],
+    ) -> Result<x509_cert::crl::CertificateList, X509Error> {
         Ok(x509_cert::crl::CertificateList {
             tbs_cert_list: self.parsed,
             signature_algorithm: self.algorithm.signature_algorithm_identifier(),
