@@ -275,7 +275,7 @@ mod tests {
         ] {
             let pair = EcdsaKeyPair::generate(signing).expect("keygen");
             let key = PublicKey::from_raw(alg, pair.public_key().as_ref()).expect("raw key");
-            let round = PublicKey::from_spki_der(&key.spki_der()).expect("spki");
+            let round = PublicKey::from_spki_der(key.spki_der()).expect("spki");
             assert_eq!(round, key);
             let sig = pair.sign(&rng, b"message").expect("sign");
             key.verify_fixed(b"message", sig.as_ref())

@@ -98,9 +98,8 @@ impl SoftwareKey {
                     .clone()
                     .unwrap_or_else(|| SecretSource::Env(KEY_PASSWORD_ENV.to_owned()));
                 let password = source.read()?;
-                let encrypted = EncryptedPrivateKeyInfoRef::from_der(&der).map_err(|e| {
-                    SignerError::MalformedKey(format!("encrypted PKCS#8: {e}"))
-                })?;
+                let encrypted = EncryptedPrivateKeyInfoRef::from_der(&der)
+                    .map_err(|e| SignerError::MalformedKey(format!("encrypted PKCS#8: {e}")))?;
                 let document = encrypted.decrypt(password.expose()).map_err(|_| {
                     SignerError::Authentication(format!(
                         "cannot decrypt {}: wrong password (from {source})",
@@ -169,25 +168,27 @@ impl SoftwareKey {
                 .as_ref()
                 .to_vec(),
         });
-        let pem = Zeroizing::new(match password {
-            None => der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8),
-            Some(password) => {
-                let info = PrivateKeyInfoRef::from_der(&pkcs8)
-                    .map_err(|e| SignerError::MalformedKey(e.to_string()))?;
-                let encrypted = info.encrypt(password.expose()).map_err(|e| {
-                    SignerError::Backend {
-                        backend: "software",
-                        message: format!("encrypting the key failed: {e}"),
-                    }
-                })?;
-                der::pem::encode_string(
-                    "ENCRYPTED PRIVATE KEY",
-                    der::pem::LineEnding::LF,
-                    encrypted.as_bytes(),
-                )
+        let pem = Zeroizing::new(
+            match password {
+                None => der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8),
+                Some(password) => {
+                    let info = PrivateKeyInfoRef::from_der(&pkcs8)
+                        .map_err(|e| SignerError::MalformedKey(e.to_string()))?;
+                    let encrypted =
+                        info.encrypt(password.expose())
+                            .map_err(|e| SignerError::Backend {
+                                backend: "software",
+                                message: format!("encrypting the key failed: {e}"),
+                            })?;
+                    der::pem::encode_string(
+                        "ENCRYPTED PRIVATE KEY",
+                        der::pem::LineEnding::LF,
+                        encrypted.as_bytes(),
+                    )
+                }
             }
-        }
-        .map_err(|e| SignerError::MalformedKey(e.to_string()))?);
+            .map_err(|e| SignerError::MalformedKey(e.to_string()))?,
+        );
         write_new_private_file(path, pem.as_bytes())?;
         let uri = KeyUri::File(file.clone()).to_string();
         Self::from_pkcs8(alg, &pkcs8, uri)
@@ -324,7 +325,11 @@ mod tests {
     #[test]
     fn rejects_a_file_that_is_not_a_private_key() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pub.pem"), "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").unwrap();
+        std::fs::write(
+            dir.path().join("pub.pem"),
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        )
+        .unwrap();
         let err = Signer::open(&file_uri(dir.path(), "pub.pem", None)).unwrap_err();
         assert!(matches!(err, SignerError::MalformedKey(_)), "{err}");
     }

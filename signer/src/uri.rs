@@ -72,9 +72,24 @@ pub struct YubiKeyUri {
     pub management_key_source: Option<SecretSource>,
 }
 
+/// The URI with any `pin-value` (a secret that must never be echoed) masked.
+fn redact(uri: &str) -> String {
+    match uri.find("pin-value=") {
+        None => uri.to_owned(),
+        Some(start) => {
+            let value_start = start + "pin-value=".len();
+            let end = uri[value_start..]
+                .find('&')
+                .map(|i| value_start + i)
+                .unwrap_or(uri.len());
+            format!("{}***{}", &uri[..value_start], &uri[end..])
+        }
+    }
+}
+
 fn invalid(uri: &str, reason: impl Into<String>) -> SignerError {
     SignerError::InvalidUri {
-        uri: uri.to_owned(),
+        uri: redact(uri),
         reason: reason.into(),
     }
 }
@@ -156,7 +171,10 @@ impl FromStr for KeyUri {
                 match k {
                     "password-source" => password_source = Some(secret_source(uri, v)?),
                     other => {
-                        return Err(invalid(uri, format!("unknown file key attribute `{other}`")));
+                        return Err(invalid(
+                            uri,
+                            format!("unknown file key attribute `{other}`"),
+                        ));
                     }
                 }
             }
@@ -174,21 +192,29 @@ impl FromStr for KeyUri {
                     "object" => p11.object = Some(percent_decode_string(uri, v)?),
                     "id" => p11.id = Some(percent_decode(uri, v)?),
                     "slot-id" => {
-                        p11.slot_id = Some(
-                            v.parse()
-                                .map_err(|_| invalid(uri, format!("slot-id `{v}` is not a number")))?,
-                        )
+                        p11.slot_id =
+                            Some(v.parse().map_err(|_| {
+                                invalid(uri, format!("slot-id `{v}` is not a number"))
+                            })?)
                     }
                     // Accepted by RFC 7512 and irrelevant to key selection here.
-                    "manufacturer" | "model" | "library-manufacturer" | "library-description"
-                    | "library-version" | "slot-manufacturer" | "slot-description" => {}
+                    "manufacturer"
+                    | "model"
+                    | "library-manufacturer"
+                    | "library-description"
+                    | "library-version"
+                    | "slot-manufacturer"
+                    | "slot-description" => {}
                     "type" => {
                         if v != "private" {
                             return Err(invalid(uri, "only `type=private` keys sign"));
                         }
                     }
                     other => {
-                        return Err(invalid(uri, format!("unknown pkcs11 path attribute `{other}`")));
+                        return Err(invalid(
+                            uri,
+                            format!("unknown pkcs11 path attribute `{other}`"),
+                        ));
                     }
                 }
             }
@@ -205,7 +231,10 @@ impl FromStr for KeyUri {
                         ));
                     }
                     other => {
-                        return Err(invalid(uri, format!("unknown pkcs11 query attribute `{other}`")));
+                        return Err(invalid(
+                            uri,
+                            format!("unknown pkcs11 query attribute `{other}`"),
+                        ));
                     }
                 }
             }
@@ -228,10 +257,10 @@ impl FromStr for KeyUri {
                         slot = Some(n);
                     }
                     "serial" => {
-                        serial = Some(
-                            v.parse()
-                                .map_err(|_| invalid(uri, format!("serial `{v}` is not a number")))?,
-                        )
+                        serial =
+                            Some(v.parse().map_err(|_| {
+                                invalid(uri, format!("serial `{v}` is not a number"))
+                            })?)
                     }
                     other => {
                         return Err(invalid(uri, format!("unknown yubikey attribute `{other}`")));
@@ -251,7 +280,10 @@ impl FromStr for KeyUri {
                         yk.management_key_source = Some(secret_source(uri, v)?)
                     }
                     other => {
-                        return Err(invalid(uri, format!("unknown yubikey query attribute `{other}`")));
+                        return Err(invalid(
+                            uri,
+                            format!("unknown yubikey query attribute `{other}`"),
+                        ));
                     }
                 }
             }
@@ -328,6 +360,7 @@ impl fmt::Display for KeyUri {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

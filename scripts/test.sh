@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (idempotently), then runs formatting, lints
+# and the whole test suite. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/e2ei-target}
+export E2EI_CHECKS_VENV=${E2EI_CHECKS_VENV:-$HOME/.cache/e2ei-checks-venv}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+# System packages: SoftHSM2 + OpenSC (PKCS#11), OpenSSL (independent verifier), PC/SC headers
+# (the YubiKey backend builds under its feature), venv for pkilint.
+apt_packages=(softhsm2 opensc openssl libengine-pkcs11-openssl libpcsclite-dev pkg-config python3-venv)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" > /dev/null
+fi
+
+# pkilint in its own venv outside the clone (kept warm between runs).
+if [[ ! -x "$E2EI_CHECKS_VENV/bin/lint_pkix_cert" ]]; then
+  python3 -m venv "$E2EI_CHECKS_VENV"
+  "$E2EI_CHECKS_VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/checks-requirements.txt
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy -p e2ei-signer --features yubikey --all-targets --quiet -- -D warnings
+cargo test --workspace 2>&1 | tee "$CARGO_TARGET_DIR/test-output.txt"
