@@ -31,3 +31,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p e2ei-signer --features yubikey --all-targets --quiet -- -D warnings
 cargo test --workspace 2>&1 | tee "$CARGO_TARGET_DIR/test-output.txt"
+
+# One closing line over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^ignored/) s += $(i-1) } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$CARGO_TARGET_DIR/test-output.txt"

@@ -275,3 +275,86 @@ fn inspect_reports_certificates_as_json() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rejects_wrong_pkcs11_pin() {
+    if tool("softhsm2-util").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("tokens")).unwrap();
+    let conf = d.join("softhsm2.conf");
+    write(
+        d,
+        "softhsm2.conf",
+        &format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            d.join("tokens").display()
+        ),
+    );
+    let init = std::process::Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "ca",
+            "--so-pin",
+            "12345678",
+            "--pin",
+            "1234",
+        ])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr(&init));
+    write(d, "pin", "1234\n");
+    write(d, "bad-pin", "4321\n");
+    let key = |pin: &str| {
+        format!(
+            "key = \"pkcs11:token=ca;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:{pin}\"\n"
+        )
+    };
+    write(
+        d,
+        "key.toml",
+        &format!(
+            "{}algorithm = \"p256\"\npublic_key_out = \"root.pub.pem\"\n",
+            key("pin")
+        ),
+    );
+    let out = e2ei_ca()
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["key", d.join("key.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    write(
+        d,
+        "root.toml",
+        &format!(
+            "{}out = \"root.pem\"\n[subject]\ncommon_name = \"R\"\n[validity]\ndays = 1\n",
+            key("bad-pin")
+        ),
+    );
+    let before = listing(d);
+    let out = e2ei_ca()
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["root", d.join("root.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("refused the PIN"), "{err}");
+    assert!(!err.contains("4321"), "PIN echoed: {err}");
+    // SoftHSM keeps its own state files current; nothing of ours was written.
+    let after: Vec<String> = listing(d)
+        .into_iter()
+        .filter(|f| !f.starts_with("tokens/"))
+        .collect();
+    let before: Vec<String> = before
+        .into_iter()
+        .filter(|f| !f.starts_with("tokens/"))
+        .collect();
+    assert_eq!(after, before);
+}
