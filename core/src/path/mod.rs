@@ -465,7 +465,7 @@ pub enum PathError {
         present: Vec<ObjectIdentifier>,
     },
     /// The certificate is on a valid CRL of its issuer.
-    #[error("`{subject}` (serial {serial}) was revoked at {revocation_date} (reason {reason:?})")]
+    #[error("`{subject}` (serial {serial}) was revoked at {revocation_date}{}", .reason.map(|r| format!(" (reason: {r:?})")).unwrap_or_default())]
     Revoked {
         /// The revoked certificate.
         subject: String,
