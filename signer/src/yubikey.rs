@@ -1,11 +1,21 @@
 //! YubiKey PIV slots through the `yubikey` crate (cargo feature `yubikey`). PIV holds P-256
 //! and P-384 keys; Ed25519 and P-521 are refused with a clear error. The PIN is verified before
 //! every signature, as slots with PIN policy `always` require.
+//!
+//! Generating a key writes nothing else to the slot: the ceremony that certifies the key stores
+//! the certificate with [`YubiKeySlot::store_certificate`]. Until then the public key is read
+//! from the slot metadata (firmware 5.2.3 and later).
+//!
+//! The `yubikey` crate (0.8) authenticates with a 3DES management key only; YubiKeys whose
+//! management key is AES (the default from firmware 5.7) can still sign, but generating a key or
+//! storing a certificate fails at the management key authentication. Such keys are reachable
+//! through Yubico's PKCS#11 module (`ykcs11`) and the PKCS#11 backend.
 
 use std::sync::Mutex;
 
 use e2ei_core::ciphersuite::KeyAlgorithm;
 use e2ei_core::key::PublicKey;
+use yubikey::certificate::CertInfo;
 use yubikey::piv::{self, AlgorithmId, SlotId};
 use yubikey::{MgmKey, PinPolicy, Serial, TouchPolicy, YubiKey};
 use zeroize::Zeroizing;
@@ -36,8 +46,35 @@ pub struct YubiKeySlot {
     slot: SlotId,
     algorithm: AlgorithmId,
     pin: SecretString,
+    /// Where the management key comes from, to store a certificate; `None`: the default key.
+    management_key_source: Option<SecretSource>,
     public: PublicKey,
     uri: String,
+}
+
+impl std::fmt::Debug for YubiKeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YubiKeySlot")
+            .field("uri", &self.uri)
+            .field("algorithm", &self.public.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The management key from its source (hex), or the factory default.
+fn management_key(source: Option<&SecretSource>) -> Result<MgmKey, SignerError> {
+    let Some(source) = source else {
+        return Ok(MgmKey::default());
+    };
+    let hex_key = source.read()?;
+    let bytes = Zeroizing::new(hex::decode(hex_key.expose().trim()).map_err(|_| {
+        SignerError::Authentication(format!("the management key from {source} is not hex"))
+    })?);
+    MgmKey::from_bytes(bytes.as_slice()).map_err(|e| {
+        SignerError::Authentication(format!(
+            "the management key from {source} is not a 24-byte 3DES key ({e})"
+        ))
+    })
 }
 
 fn connect(uri: &YubiKeyUri) -> Result<(YubiKey, SlotId, SecretString), SignerError> {
@@ -110,6 +147,7 @@ impl YubiKeySlot {
             slot,
             algorithm,
             pin,
+            management_key_source: uri.management_key_source.clone(),
             public,
             uri: KeyUri::YubiKey(uri.clone()).to_string(),
         })
@@ -147,18 +185,8 @@ impl YubiKeySlot {
                 });
             }
         };
+        let mgm = management_key(uri.management_key_source.as_ref())?;
         let (mut device, slot, pin) = connect(uri)?;
-        let mgm = match &uri.management_key_source {
-            None => MgmKey::default(),
-            Some(source) => {
-                let hex_key = source.read()?;
-                let bytes = Zeroizing::new(hex::decode(hex_key.expose().trim()).map_err(|_| {
-                    SignerError::Authentication("the management key is not hex".into())
-                })?);
-                MgmKey::from_bytes(bytes.as_slice())
-                    .map_err(|e| yk_error("reading the management key", e))?
-            }
-        };
         device
             .authenticate(mgm)
             .map_err(|e| yk_error("management key authentication", e))?;
@@ -170,31 +198,37 @@ impl YubiKeySlot {
             slot,
             algorithm,
             pin,
+            management_key_source: uri.management_key_source.clone(),
             public,
             uri: KeyUri::YubiKey(uri.clone()).to_string(),
         })
     }
-}
 
-/// DER `Ecdsa-Sig-Value` → fixed `r || s` of `n`-byte halves.
-fn der_to_fixed(der: &[u8], n: usize) -> Result<Vec<u8>, SignerError> {
-    #[derive(der::Sequence)]
-    struct EcdsaSigValue<'a> {
-        r: der::asn1::UintRef<'a>,
-        s: der::asn1::UintRef<'a>,
-    }
-    let sig = <EcdsaSigValue<'_> as der::Decode>::from_der(der)
-        .map_err(|e| SignerError::MalformedKey(format!("YubiKey signature: {e}")))?;
-    let mut fixed = vec![0u8; 2 * n];
-    for (i, part) in [sig.r.as_bytes(), sig.s.as_bytes()].into_iter().enumerate() {
-        if part.len() > n {
-            return Err(SignerError::MalformedKey(
-                "YubiKey signature too long".into(),
-            ));
+    /// Stores `der`, an X.509 certificate for this slot's key, in the slot (the PIV certificate
+    /// object that PKCS#11 modules and other tools read), authenticating with the management
+    /// key from the URI's `management-key-source` or the factory default. Refuses a
+    /// certificate for another key.
+    pub fn store_certificate(&self, der: &[u8]) -> Result<(), SignerError> {
+        let cert = yubikey::Certificate::from_bytes(der.to_vec())
+            .map_err(|e| SignerError::MalformedKey(format!("not a DER X.509 certificate: {e}")))?;
+        let certified = public_key(&cert.cert.tbs_certificate.subject_public_key_info)?;
+        if certified != self.public {
+            return Err(SignerError::MalformedKey(format!(
+                "the certificate is for another key than the one in {}",
+                self.uri
+            )));
         }
-        fixed[(i + 1) * n - part.len()..(i + 1) * n].copy_from_slice(part);
+        let mgm = management_key(self.management_key_source.as_ref())?;
+        let mut device = self.device.lock().map_err(|_| SignerError::Backend {
+            backend: BACKEND,
+            message: "device lock poisoned".into(),
+        })?;
+        device
+            .authenticate(mgm)
+            .map_err(|e| yk_error("management key authentication", e))?;
+        cert.write(&mut device, self.slot, CertInfo::Uncompressed)
+            .map_err(|e| yk_error("writing the certificate", e))
     }
-    Ok(fixed)
 }
 
 impl SigningBackend for YubiKeySlot {
@@ -214,7 +248,7 @@ impl SigningBackend for YubiKeySlot {
         let digest = alg.hash().digest(message);
         let der = piv::sign_data(&mut device, &digest, self.algorithm, self.slot)
             .map_err(|e| yk_error("signing", e))?;
-        der_to_fixed(&der, alg.coordinate_len())
+        crate::pkcs11::ecdsa_der_to_fixed(&der, alg.coordinate_len())
     }
 
     fn describe(&self) -> String {
