@@ -164,6 +164,13 @@ impl Signer {
         Ok(Self { backend })
     }
 
+    /// Generates a key held in memory only (see [`software::SoftwareKey::ephemeral`]).
+    pub fn ephemeral(alg: KeyAlgorithm) -> Result<Self, SignerError> {
+        Ok(Self::from_backend(Box::new(
+            software::SoftwareKey::ephemeral(alg)?,
+        )))
+    }
+
     /// Generates a new key at the URI (a new file, a new token object, a YubiKey slot).
     pub fn generate(
         uri: &KeyUri,

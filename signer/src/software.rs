@@ -141,6 +141,48 @@ impl SoftwareKey {
         })
     }
 
+    /// Generates a key that lives in memory only (a client's per-enrollment ACME account key,
+    /// test keys). `describe` names it `ephemeral:{alg}`.
+    pub fn ephemeral(alg: KeyAlgorithm) -> Result<Self, SignerError> {
+        let pkcs8 = generate_pkcs8(alg)?;
+        Self::from_pkcs8(alg, &pkcs8, format!("ephemeral:{alg}"))
+    }
+
+    /// Loads an unencrypted PKCS#8 key from PEM text, such as a key bundle handed over in
+    /// configuration (wire-server's `dpopSigKeyBundle`: a `PRIVATE KEY` block, optionally
+    /// followed by its `PUBLIC KEY`, which must then match). `name` is what `describe` shows.
+    pub fn from_pem(pem: &str, name: &str) -> Result<Self, SignerError> {
+        let mut private: Option<Zeroizing<Vec<u8>>> = None;
+        let mut public: Option<Vec<u8>> = None;
+        for block in pem_blocks(pem) {
+            let (label, der) = der::pem::decode_vec(block.as_bytes())
+                .map_err(|e| SignerError::MalformedKey(format!("{name}: bad PEM block: {e}")))?;
+            let der = Zeroizing::new(der);
+            match label {
+                "PRIVATE KEY" if private.is_none() => private = Some(der),
+                "PUBLIC KEY" if public.is_none() => public = Some(der.to_vec()),
+                other => {
+                    return Err(SignerError::MalformedKey(format!(
+                        "{name}: unexpected PEM block `{other}` (expected one PRIVATE KEY and at most one PUBLIC KEY)"
+                    )));
+                }
+            }
+        }
+        let private = private
+            .ok_or_else(|| SignerError::MalformedKey(format!("{name}: no PRIVATE KEY block")))?;
+        let alg = pkcs8_algorithm(&private)?;
+        let key = Self::from_pkcs8(alg, &private, name.to_owned())?;
+        if let Some(public) = public {
+            let stated = PublicKey::from_spki_der(&public)?;
+            if stated != key.public {
+                return Err(SignerError::MalformedKey(format!(
+                    "{name}: the PUBLIC KEY block does not belong to the private key"
+                )));
+            }
+        }
+        Ok(key)
+    }
+
     /// Generates a key and writes it to a new 0600 file (encrypted if a password is given).
     /// Refuses to overwrite an existing file.
     pub fn generate(
@@ -152,22 +194,7 @@ impl SoftwareKey {
         if path.exists() {
             return Err(SignerError::KeyExists(path.display().to_string()));
         }
-        let keygen = |_| SignerError::Backend {
-            backend: "software",
-            message: format!("{alg} key generation failed"),
-        };
-        let pkcs8 = Zeroizing::new(match fixed_signing(alg) {
-            None => Ed25519KeyPair::generate()
-                .and_then(|p| p.to_pkcs8v1())
-                .map_err(keygen)?
-                .as_ref()
-                .to_vec(),
-            Some(signing) => EcdsaKeyPair::generate(signing)
-                .and_then(|p| p.to_pkcs8v1())
-                .map_err(keygen)?
-                .as_ref()
-                .to_vec(),
-        });
+        let pkcs8 = generate_pkcs8(alg)?;
         let pem = Zeroizing::new(
             match password {
                 None => der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8),
@@ -193,6 +220,45 @@ impl SoftwareKey {
         let uri = KeyUri::File(file.clone()).to_string();
         Self::from_pkcs8(alg, &pkcs8, uri)
     }
+}
+
+/// A fresh private key as PKCS#8 v1 DER.
+fn generate_pkcs8(alg: KeyAlgorithm) -> Result<Zeroizing<Vec<u8>>, SignerError> {
+    let keygen = |_| SignerError::Backend {
+        backend: "software",
+        message: format!("{alg} key generation failed"),
+    };
+    Ok(Zeroizing::new(match fixed_signing(alg) {
+        None => Ed25519KeyPair::generate()
+            .and_then(|p| p.to_pkcs8v1())
+            .map_err(keygen)?
+            .as_ref()
+            .to_vec(),
+        Some(signing) => EcdsaKeyPair::generate(signing)
+            .and_then(|p| p.to_pkcs8v1())
+            .map_err(keygen)?
+            .as_ref()
+            .to_vec(),
+    }))
+}
+
+/// Splits PEM text into its `-----BEGIN …-----` … `-----END …-----` blocks.
+fn pem_blocks(text: &str) -> Vec<Zeroizing<String>> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Zeroizing<String>> = None;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("-----BEGIN ") {
+            current = Some(Zeroizing::new(String::new()));
+        }
+        if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+        if line.starts_with("-----END ") {
+            blocks.extend(current.take());
+        }
+    }
+    blocks
 }
 
 /// Writes a file that must not exist yet, readable by its owner only.
@@ -301,6 +367,50 @@ mod tests {
         let err = Signer::open(&uri).unwrap_err();
         assert!(matches!(err, SignerError::Authentication(_)), "{err}");
         assert!(!err.to_string().contains("wrong\n"));
+    }
+
+    #[test]
+    fn ephemeral_keys_sign_for_every_algorithm() {
+        for alg in KeyAlgorithm::ALL {
+            let signer = Signer::from_backend(Box::new(SoftwareKey::ephemeral(alg).unwrap()));
+            let signature = signer.sign(b"message").unwrap();
+            signer
+                .public_key()
+                .verify_fixed(b"message", signature.to_jws())
+                .unwrap();
+            assert_eq!(signer.describe(), format!("ephemeral:{alg}"));
+        }
+    }
+
+    const BUNDLE_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMkvahkqR9sHJSmFeCl3B7aJjsQGgwy++cccWTbuDyy+\n-----END PRIVATE KEY-----\n";
+    const BUNDLE_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAdYI38UdxksC0K4Qx6E9JK9YfGm+ehnY18oKmHL2YsZk=\n-----END PUBLIC KEY-----\n";
+
+    #[test]
+    fn loads_a_key_bundle_with_its_public_key() {
+        let key =
+            SoftwareKey::from_pem(&format!("{BUNDLE_PRIVATE}{BUNDLE_PUBLIC}"), "bundle").unwrap();
+        assert_eq!(key.public.algorithm(), KeyAlgorithm::Ed25519);
+        assert_eq!(
+            key.public.spki_der(),
+            PublicKey::from_pem(BUNDLE_PUBLIC).unwrap().spki_der()
+        );
+        SoftwareKey::from_pem(BUNDLE_PRIVATE, "bundle").unwrap();
+    }
+
+    #[test]
+    fn rejects_a_bundle_whose_public_key_does_not_match() {
+        let other = SoftwareKey::ephemeral(KeyAlgorithm::Ed25519).unwrap();
+        let bundle = format!("{BUNDLE_PRIVATE}{}", other.public.to_pem());
+        let err = SoftwareKey::from_pem(&bundle, "bundle").err().unwrap();
+        assert!(err.to_string().contains("does not belong"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_bundle_without_a_private_key() {
+        let err = SoftwareKey::from_pem(BUNDLE_PUBLIC, "bundle")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("no PRIVATE KEY"), "{err}");
     }
 
     #[test]
