@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// A signature key algorithm e2ei signs and verifies with (protocol doc §0).
 ///
 /// Config files and key URIs name them `ed25519`, `p256`, `p384`, `p521`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyAlgorithm {
     /// Ed25519 (RFC 8032), JWS `EdDSA`.
