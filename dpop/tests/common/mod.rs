@@ -143,7 +143,10 @@ impl Scenario {
 
     // ---- the access token at the ACME server ----
 
+    /// A fresh valid access token (the scenario's nonce is re-issued for each one).
     pub fn access_token(&self) -> String {
+        self.nonces
+            .insert(&self.client_id, &self.nonce, self.clock.0);
         self.mint(&self.proof()).unwrap()
     }
 
