@@ -269,11 +269,15 @@ impl BackendPublicKeys {
         }
     }
 
-    fn find(&self, thumbprint: &str) -> Option<&PublicKey> {
+    fn find_by_thumbprint(&self, thumbprint: &str) -> Option<&PublicKey> {
         self.keys
             .iter()
             .find(|(t, _)| t.as_str() == thumbprint)
             .map(|(_, k)| k)
+    }
+
+    fn find(&self, key: &PublicKey) -> Option<&PublicKey> {
+        self.keys.iter().map(|(_, k)| k).find(|k| *k == key)
     }
 }
 
@@ -404,6 +408,7 @@ impl<'a> AccessTokenVerifier<'a> {
         use AccessTokenError as E;
         let t = clock.now().unix_timestamp();
         let strict = self.policy.strict.as_ref();
+        let account = AccountThumbprints::new(expect.account_key);
         let at = Token::AccessToken;
 
         // Steps 2–4: structure, key binding, signature with the configured key.
@@ -415,15 +420,19 @@ impl<'a> AccessTokenVerifier<'a> {
                 got: header.typ().map(str::to_owned),
             });
         }
-        let named = match (header.kid(), header.jwk()) {
-            (Some(kid), _) => kid.to_owned(),
-            (None, Some(jwk)) => jwk.thumbprint_sha256().as_str().to_owned(),
+        // A `jwk` binds by its thumbprint; comparing the keys themselves is equivalent and
+        // saves hashing on every request.
+        let backend_key = match (header.kid(), header.jwk()) {
+            (Some(kid), _) => self
+                .keys
+                .find_by_thumbprint(kid)
+                .ok_or_else(|| E::UnknownBackendKey(kid.to_owned()))?,
+            (None, Some(jwk)) => self
+                .keys
+                .find(jwk.public_key())
+                .ok_or_else(|| E::UnknownBackendKey(jwk.thumbprint_sha256().as_str().to_owned()))?,
             (None, None) => return Err(E::UnknownBackendKey("(none named)".into())),
         };
-        let backend_key = self
-            .keys
-            .find(&named)
-            .ok_or_else(|| E::UnknownBackendKey(named.clone()))?;
         if strict.is_some() && header.jwk().map(Jwk::public_key) != Some(backend_key) {
             return Err(E::BackendJwkMismatch);
         }
@@ -455,7 +464,7 @@ impl<'a> AccessTokenVerifier<'a> {
             .and_then(Value::as_object)
             .and_then(|cnf| cnf.get("kid"))
             .and_then(Value::as_str);
-        if !cnf_kid.is_some_and(|kid| self.is_account_thumbprint(expect.account_key, kid)) {
+        if !cnf_kid.is_some_and(|kid| self.is_account_thumbprint(&account, kid)) {
             return Err(E::CnfKidMismatch {
                 got: cnf_kid.map(str::to_owned),
             });
@@ -508,18 +517,15 @@ impl<'a> AccessTokenVerifier<'a> {
                 got: proof_header.typ().map(str::to_owned),
             });
         }
-        let proof_named = match (proof_header.kid(), proof_header.jwk()) {
-            (Some(kid), _) => Some(kid.to_owned()),
-            (None, Some(jwk)) => Some(jwk.thumbprint_sha256().as_str().to_owned()),
-            (None, None) => None,
-        };
-        match proof_named {
-            Some(named) if self.is_account_thumbprint(expect.account_key, &named) => {}
-            named => {
-                return Err(E::ProofKeyNotAccountKey(
-                    named.unwrap_or_else(|| "(none named)".into()),
-                ));
+        match (proof_header.kid(), proof_header.jwk()) {
+            (Some(kid), _) if self.is_account_thumbprint(&account, kid) => {}
+            (None, Some(jwk)) if jwk == expect.account_key => {}
+            (Some(kid), _) => return Err(E::ProofKeyNotAccountKey(kid.to_owned())),
+            (None, Some(jwk)) => {
+                let named = jwk.thumbprint_sha256().as_str().to_owned();
+                return Err(E::ProofKeyNotAccountKey(named));
             }
+            (None, None) => return Err(E::ProofKeyNotAccountKey("(none named)".into())),
         }
         verify_signature(&proof_jws, expect.account_key.public_key(), pf)?;
         let proof = Claims(proof_jws.claims());
@@ -589,12 +595,7 @@ impl<'a> AccessTokenVerifier<'a> {
         if let Some(cache) = self.replay {
             let jti = non_empty(proof.string("jti").map_err(proof_type)?, pf, "jti")?;
             let exp = proof.seconds("exp").ok().flatten().unwrap_or(t);
-            let key = ReplayKey::new(
-                PROOF_HTM,
-                expect.target,
-                &expect.account_key.thumbprint_sha256(),
-                jti,
-            );
+            let key = ReplayKey::new(PROOF_HTM, expect.target, &account.sha256, jti);
             let retain = exp.saturating_add(seconds(self.policy.leeway));
             if cache.record(key, retain, t) != ReplayOutcome::Fresh {
                 return Err(E::Replayed);
@@ -648,14 +649,29 @@ impl<'a> AccessTokenVerifier<'a> {
     }
 
     /// The SHA-256 thumbprint, or for P-384 / P-521 keys (if allowed) the suite-hash one.
-    fn is_account_thumbprint(&self, account: &Jwk, candidate: &str) -> bool {
-        if account.thumbprint_sha256().as_str() == candidate {
+    fn is_account_thumbprint(&self, account: &AccountThumbprints<'_>, candidate: &str) -> bool {
+        if account.sha256.as_str() == candidate {
             return true;
         }
-        let hash = account.algorithm().hash();
+        let hash = account.key.algorithm().hash();
         self.policy.accept_suite_hash_thumbprint
             && hash != HashAlgorithm::Sha256
-            && account.thumbprint(hash).as_str() == candidate
+            && account.key.thumbprint(hash).as_str() == candidate
+    }
+}
+
+/// The account key with its SHA-256 thumbprint, computed once per verification.
+struct AccountThumbprints<'a> {
+    key: &'a Jwk,
+    sha256: JwkThumbprint,
+}
+
+impl<'a> AccountThumbprints<'a> {
+    fn new(key: &'a Jwk) -> Self {
+        Self {
+            key,
+            sha256: key.thumbprint_sha256(),
+        }
     }
 }
 
