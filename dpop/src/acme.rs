@@ -19,7 +19,10 @@ use crate::claims::{Claims, WrongType};
 use crate::jws::{CompactJws, JwsError};
 use crate::proof::{PROOF_HTM, PROOF_TYP, seconds};
 use crate::replay::{JtiReplayCache, ReplayKey, ReplayOutcome};
-use crate::{ACCESS_TOKEN_API_VERSION, ACCESS_TOKEN_SCOPE, ACCESS_TOKEN_TYP, MAX_ACCESS_TOKEN_LEN};
+use crate::{
+    ACCESS_TOKEN_API_VERSION, ACCESS_TOKEN_SCOPE, ACCESS_TOKEN_TYP, MAX_ACCESS_TOKEN_LEN,
+    MAX_PROOF_LEN,
+};
 
 /// go-jose's leeway, which step-ca applies to both tokens.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -509,7 +512,11 @@ impl<'a> AccessTokenVerifier<'a> {
         // Steps 7–8: the proof, signed by the account key.
         let proof_token = non_empty(claims.string("proof").map_err(claim_type)?, at, "proof")?;
         let pf = Token::Proof;
-        let proof_jws = parse(proof_token, self.policy.max_token_len, pf)?;
+        let proof_jws = parse(
+            proof_token,
+            MAX_PROOF_LEN.min(self.policy.max_token_len),
+            pf,
+        )?;
         let proof_header = proof_jws.header();
         if strict.is_some() && proof_header.typ() != Some(PROOF_TYP) {
             return Err(E::WrongType {

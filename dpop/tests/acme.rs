@@ -822,3 +822,18 @@ mod mutations {
         }
     }
 }
+
+#[test]
+fn rejects_oversized_proof_inside_a_small_enough_access_token() {
+    let s = scenario();
+    let proof = s.proof_claims_with(|c| set(c, "padding", "x".repeat(7000)));
+    let token = s.access_token_around(proof);
+    assert!(token.len() < 16384);
+    assert!(matches!(
+        s.verify(&token).unwrap_err(),
+        E::Malformed {
+            token: PF,
+            source: JwsError::TooLarge { limit: 8192, .. }
+        }
+    ));
+}
