@@ -780,17 +780,7 @@ fn rejects_replayed_proof_when_a_replay_cache_is_configured() {
     let keys = s.backend_public_keys();
     let policy = AcmePolicy::default();
     let account = s.account_jwk();
-    let client_id = s.client_id.to_uri();
-    let handle = s.handle.to_uri();
-    let expect = e2ei_dpop::ChallengeExpectations {
-        challenge_url: &s.challenge_url,
-        challenge_token: &s.challenge_token,
-        target: &s.htu,
-        client_id: &client_id,
-        handle: &handle,
-        display_name: s.display_name.as_str(),
-        account_key: &account,
-    };
+    let expect = s.challenge(&account);
     let verifier = e2ei_dpop::AccessTokenVerifier::new(&keys, &policy).with_replay_cache(&cache);
     let token = s.access_token();
     verifier.verify(&token, &expect, &s.clock).unwrap();

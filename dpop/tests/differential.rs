@@ -7,10 +7,7 @@ mod common;
 use common::{Claims, Scenario, decode};
 use e2ei_core::ciphersuite::KeyAlgorithm;
 use e2ei_core::jwk::Jwk;
-use e2ei_dpop::{
-    AccessTokenVerifier, AcmePolicy, BackendPolicy, BackendPublicKeys, ChallengeExpectations,
-    ProofVerifier,
-};
+use e2ei_dpop::{AccessTokenVerifier, AcmePolicy, BackendPolicy, BackendPublicKeys, ProofVerifier};
 use josekit::jwk::KeyPair;
 use josekit::jwk::alg::ed::EdCurve;
 use josekit::jws::{ES256, ES384, ES512, EdDSA, JwsHeader, JwsSigner, JwsVerifier};
@@ -141,17 +138,7 @@ fn tokens_made_by_josekit_verify_here() {
         let token = jose_sign(&backend, "at+jwt", claims);
 
         let keys = BackendPublicKeys::new([our_jwk(&backend.public).public_key().clone()]);
-        let client_id = s.client_id.to_uri();
-        let handle = s.handle.to_uri();
-        let expect = ChallengeExpectations {
-            challenge_url: &s.challenge_url,
-            challenge_token: &s.challenge_token,
-            target: &s.htu,
-            client_id: &client_id,
-            handle: &handle,
-            display_name: s.display_name.as_str(),
-            account_key: &account_jwk,
-        };
+        let expect = s.challenge(&account_jwk);
         for policy in [AcmePolicy::default(), AcmePolicy::strict()] {
             AccessTokenVerifier::new(&keys, &policy)
                 .verify(&token, &expect, &s.clock)

@@ -36,6 +36,9 @@ pub struct Scenario {
     pub nonces: MemoryNonceStore,
     pub nonce: String,
     pub clock: FixedClock,
+    /// `client_id` and `handle` as the ACME identifiers spell them.
+    pub client_uri: String,
+    pub handle_uri: String,
 }
 
 impl Scenario {
@@ -47,7 +50,11 @@ impl Scenario {
         let clock = FixedClock::at_unix(NOW);
         let nonces = MemoryNonceStore::default();
         let nonce = nonces.issue(&client_id, clock.0);
+        let handle: QualifiedHandle = "wireapp://%40alice_wire@wire.example.com".parse().unwrap();
         Self {
+            client_uri: client_id.to_uri(),
+            handle_uri: handle.to_uri(),
+            handle,
             alg,
             account: Signer::ephemeral(alg).unwrap(),
             backend: KeyAlgorithm::ALL
@@ -55,7 +62,6 @@ impl Scenario {
                 .map(|a| Signer::ephemeral(a).unwrap())
                 .collect(),
             client_id,
-            handle: "wireapp://%40alice_wire@wire.example.com".parse().unwrap(),
             display_name: DisplayName::new("Alice Smith").unwrap(),
             team: "6e85e053-536f-4585-8fc8-cada876e5ec7".parse().unwrap(),
             htu: "https://wire.example.com/clients/9ff0457928ebe5f4/access-token".into(),
@@ -179,6 +185,20 @@ impl Scenario {
         BackendPublicKeys::new(self.backend.public_keys())
     }
 
+    /// What the ACME server expects for this scenario's challenge, with `account` as the
+    /// account key.
+    pub fn challenge<'a>(&'a self, account: &'a Jwk) -> ChallengeExpectations<'a> {
+        ChallengeExpectations {
+            challenge_url: &self.challenge_url,
+            challenge_token: &self.challenge_token,
+            target: &self.htu,
+            client_id: &self.client_uri,
+            handle: &self.handle_uri,
+            display_name: self.display_name.as_str(),
+            account_key: account,
+        }
+    }
+
     pub fn verify(&self, token: &str) -> Result<VerifiedAccessToken, AccessTokenError> {
         self.verify_with(token, &AcmePolicy::default())
     }
@@ -194,17 +214,7 @@ impl Scenario {
     ) -> Result<VerifiedAccessToken, AccessTokenError> {
         let keys = self.backend_public_keys();
         let account = self.account_jwk();
-        let client_id = self.client_id.to_uri();
-        let handle = self.handle.to_uri();
-        let expect = ChallengeExpectations {
-            challenge_url: &self.challenge_url,
-            challenge_token: &self.challenge_token,
-            target: &self.htu,
-            client_id: &client_id,
-            handle: &handle,
-            display_name: self.display_name.as_str(),
-            account_key: &account,
-        };
+        let expect = self.challenge(&account);
         AccessTokenVerifier::new(&keys, policy).verify(token, &expect, &self.clock)
     }
 }
