@@ -1,0 +1,119 @@
+//! The HTTP edge: routes, extractors that reject in Wire's error format, response helpers.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::app::SharedState;
+use crate::error::ApiError;
+use crate::zauth::{TokenError, TokenType};
+
+mod auth;
+mod clients;
+mod e2ei;
+mod teams;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// All routes.
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/register", post(auth::register))
+        .route("/login", post(auth::login))
+        .route("/access", post(auth::refresh))
+        .route("/access/logout", post(auth::logout))
+        .route("/self", get(auth::get_self))
+        .route("/clients", post(clients::register).get(clients::list))
+        .route("/clients/{cid}", get(clients::get_one).delete(clients::delete))
+        .route("/clients/{cid}/nonce", get(e2ei::nonce).head(e2ei::nonce))
+        .route("/clients/{cid}/access-token", post(e2ei::access_token))
+        .route("/teams/{tid}/members", get(teams::members).post(teams::add_member))
+        .route(
+            "/teams/{tid}/features/mlsE2EId",
+            get(teams::get_e2ei_feature).put(teams::put_e2ei_feature),
+        )
+        .route("/feature-configs", get(teams::feature_configs))
+        .route("/dpop-keys", get(e2ei::public_keys))
+        .fallback(|| async { ApiError::not_found("no-endpoint", "no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// A JSON body; rejections become Wire errors (415 wrong type, 413 too large, 400 otherwise).
+pub struct WireJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for WireJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "expected Content-Type: application/json",
+            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request-too-large",
+                format!("request bodies are limited to {MAX_BODY} bytes"),
+            )),
+            Err(e) => Err(ApiError::bad_request("bad-request", e.body_text())),
+        }
+    }
+}
+
+/// The caller, from a valid access token (`Authorization: Bearer …`).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The user.
+    pub user: Uuid,
+    /// The token's connection number.
+    pub connection: u64,
+    /// The client the token is bound to, if any.
+    pub client: Option<String>,
+}
+
+impl FromRequestParts<SharedState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing-auth", "an access token is required"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthorized("invalid-token", "expected a Bearer access token"))?;
+        let token = state
+            .zauth
+            .verify(token.trim(), TokenType::Access, state.now())
+            .map_err(token_error)?;
+        Ok(Self {
+            user: token.user,
+            connection: token.nonce,
+            client: token.client,
+        })
+    }
+}
+
+/// Token refusals: expired tokens are told apart so clients know to refresh.
+pub(crate) fn token_error(e: TokenError) -> ApiError {
+    match e {
+        TokenError::Expired => ApiError::unauthorized("token-expired", "the token has expired"),
+        TokenError::WrongType => ApiError::unauthorized("invalid-token", "wrong token type"),
+        TokenError::UnknownKey(_) => ApiError::unauthorized("invalid-token", "unknown token key"),
+        TokenError::BadSignature | TokenError::Malformed | TokenError::Version => {
+            ApiError::unauthorized("invalid-token", "invalid token")
+        }
+    }
+}
