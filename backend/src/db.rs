@@ -7,11 +7,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 /// Migrations, applied in order at start; each runs in one transaction.
-const MIGRATIONS: [(i64, &str, &str); 1] = [(
-    1,
-    "initial",
-    include_str!("../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: [(i64, &str, &str); 1] =
+    [(1, "initial", include_str!("../migrations/0001_initial.sql"))];
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,12 +96,14 @@ impl Db {
                     tx.execute(statement.as_str()).await?;
                 }
             }
-            sqlx::query("INSERT INTO e2ei_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(version)
-                .bind(name)
-                .bind(time::OffsetDateTime::now_utc().unix_timestamp())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO e2ei_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(version)
+            .bind(name)
+            .bind(time::OffsetDateTime::now_utc().unix_timestamp())
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
         }
         Ok(())

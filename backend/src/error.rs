@@ -18,7 +18,11 @@ pub struct ApiError {
 
 impl ApiError {
     /// Any status with its label and message.
-    pub fn new(status: StatusCode, label: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        label: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             label: label.into(),
@@ -54,7 +58,11 @@ impl ApiError {
     /// 500: logs `cause`, answers a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server-error", "internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server-error",
+            "internal server error",
+        )
     }
 
     /// The status.

@@ -28,7 +28,8 @@ impl Default for PasswordCost {
 }
 
 fn hasher(cost: PasswordCost) -> Result<Argon2<'static>, String> {
-    let params = Params::new(cost.memory_kib, cost.iterations, 1, None).map_err(|e| e.to_string())?;
+    let params =
+        Params::new(cost.memory_kib, cost.iterations, 1, None).map_err(|e| e.to_string())?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -58,7 +59,10 @@ mod tests {
 
     #[test]
     fn hashes_verify_and_carry_their_parameters() {
-        let cost = PasswordCost { memory_kib: 1024, iterations: 1 };
+        let cost = PasswordCost {
+            memory_kib: 1024,
+            iterations: 1,
+        };
         let h = hash("correct horse", cost).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert!(verify("correct horse", &h));

@@ -132,12 +132,22 @@ pub async fn create_user(state: &AppState, new: NewUser) -> Result<User, ApiErro
                 "passwords are 8 to 1024 characters long",
             ));
         }
-        Some(p) => Some(password::hash(&p, state.settings.password_cost).map_err(ApiError::internal)?),
+        Some(p) => {
+            Some(password::hash(&p, state.settings.password_cost).map_err(ApiError::internal)?)
+        }
         None => None,
     };
     let locale = new.locale.unwrap_or_else(|| "en".into());
-    if locale.is_empty() || locale.len() > 35 || !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(ApiError::bad_request("invalid-locale", "locale must be an IETF language tag"));
+    if locale.is_empty()
+        || locale.len() > 35
+        || !locale
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(ApiError::bad_request(
+            "invalid-locale",
+            "locale must be an IETF language tag",
+        ));
     }
     let user = User {
         id: Uuid::new_v4(),
@@ -155,14 +165,17 @@ pub async fn create_user(state: &AppState, new: NewUser) -> Result<User, ApiErro
 
 fn validate_email(email: &str) -> Result<(), ApiError> {
     let ok = email.len() <= 320
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request("invalid-email", "not a valid e-mail address"))
+        Err(ApiError::bad_request(
+            "invalid-email",
+            "not a valid e-mail address",
+        ))
     }
 }
 
@@ -189,7 +202,10 @@ async fn insert_user(state: &AppState, user: &User) -> Result<(), ApiError> {
             if message.contains("handle") {
                 Err(ApiError::conflict("handle-exists", "the handle is taken"))
             } else {
-                Err(ApiError::conflict("key-exists", "the e-mail address is in use"))
+                Err(ApiError::conflict(
+                    "key-exists",
+                    "the e-mail address is in use",
+                ))
             }
         }
         Err(e) => Err(e.into()),
@@ -204,7 +220,10 @@ pub async fn create_team_with_owner(
 ) -> Result<(Uuid, User), ApiError> {
     let team_name = team_name.trim();
     if team_name.is_empty() || team_name.chars().count() > 256 {
-        return Err(ApiError::bad_request("invalid-team-name", "team names are 1 to 256 characters"));
+        return Err(ApiError::bad_request(
+            "invalid-team-name",
+            "team names are 1 to 256 characters",
+        ));
     }
     let team = Uuid::new_v4();
     sqlx::query("INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)")

@@ -133,7 +133,10 @@ impl ZauthKeys {
         );
         let key = &self.keys[index - 1];
         let signature = key.sign(body.as_bytes())?;
-        Ok(format!("{}.{body}", URL_SAFE_NO_PAD.encode(signature.to_jws())))
+        Ok(format!(
+            "{}.{body}",
+            URL_SAFE_NO_PAD.encode(signature.to_jws())
+        ))
     }
 
     /// Verifies a token of the expected type, unexpired at `now`.
@@ -168,7 +171,8 @@ impl ZauthKeys {
             .map_err(|_| TokenError::BadSignature)?;
 
         // Signed by us from here on; still parse strictly.
-        let expires_at = i64::try_from(number(field(2, "d")?)?).map_err(|_| TokenError::Malformed)?;
+        let expires_at =
+            i64::try_from(number(field(2, "d")?)?).map_err(|_| TokenError::Malformed)?;
         let kind = match field(3, "t")? {
             "a" => TokenType::Access,
             "u" => TokenType::User,
@@ -229,7 +233,14 @@ mod tests {
     fn access_token_round_trips_with_the_whitepaper_layout() {
         let k = keys(1);
         let token = k
-            .sign(TokenType::Access, USER, 42, Some("9ff0457928ebe5f4"), false, 1000)
+            .sign(
+                TokenType::Access,
+                USER,
+                42,
+                Some("9ff0457928ebe5f4"),
+                false,
+                1000,
+            )
             .unwrap();
         let body = token.split_once('.').unwrap().1;
         assert_eq!(
@@ -258,49 +269,83 @@ mod tests {
     #[test]
     fn rejects_forged_token() {
         let k = keys(1);
-        let token = k.sign(TokenType::Access, USER, 1, None, false, 1000).unwrap();
+        let token = k
+            .sign(TokenType::Access, USER, 1, None, false, 1000)
+            .unwrap();
         let forged = token.replace("c=1", "c=2");
-        assert_eq!(k.verify(&forged, TokenType::Access, 0), Err(TokenError::BadSignature));
-        let other = keys(1).sign(TokenType::Access, USER, 1, None, false, 1000).unwrap();
-        assert_eq!(k.verify(&other, TokenType::Access, 0), Err(TokenError::BadSignature));
+        assert_eq!(
+            k.verify(&forged, TokenType::Access, 0),
+            Err(TokenError::BadSignature)
+        );
+        let other = keys(1)
+            .sign(TokenType::Access, USER, 1, None, false, 1000)
+            .unwrap();
+        assert_eq!(
+            k.verify(&other, TokenType::Access, 0),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
     fn rejects_expired_token() {
         let k = keys(1);
-        let token = k.sign(TokenType::Access, USER, 1, None, false, 1000).unwrap();
-        assert_eq!(k.verify(&token, TokenType::Access, 1001), Err(TokenError::Expired));
+        let token = k
+            .sign(TokenType::Access, USER, 1, None, false, 1000)
+            .unwrap();
+        assert_eq!(
+            k.verify(&token, TokenType::Access, 1001),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]
     fn rejects_wrong_token_type() {
         let k = keys(1);
         let token = k.sign(TokenType::User, USER, 1, None, false, 1000).unwrap();
-        assert_eq!(k.verify(&token, TokenType::Access, 0), Err(TokenError::WrongType));
+        assert_eq!(
+            k.verify(&token, TokenType::Access, 0),
+            Err(TokenError::WrongType)
+        );
     }
 
     #[test]
     fn rejects_unknown_key_index_and_keeps_old_keys_after_rotation() {
         let old = keys(1);
-        let token = old.sign(TokenType::Access, USER, 1, None, false, 1000).unwrap();
+        let token = old
+            .sign(TokenType::Access, USER, 1, None, false, 1000)
+            .unwrap();
         let rotated = ZauthKeys::new(vec![
             old.keys.into_iter().next().unwrap(),
             Signer::ephemeral(KeyAlgorithm::Ed25519).unwrap(),
         ])
         .unwrap();
         rotated.verify(&token, TokenType::Access, 0).unwrap();
-        let new = rotated.sign(TokenType::Access, USER, 1, None, false, 1000).unwrap();
+        let new = rotated
+            .sign(TokenType::Access, USER, 1, None, false, 1000)
+            .unwrap();
         assert!(new.contains(".k=2."));
         let k3 = new.replace(".k=2.", ".k=3.");
-        assert_eq!(rotated.verify(&k3, TokenType::Access, 0), Err(TokenError::UnknownKey(3)));
+        assert_eq!(
+            rotated.verify(&k3, TokenType::Access, 0),
+            Err(TokenError::UnknownKey(3))
+        );
         let k0 = new.replace(".k=2.", ".k=0.");
-        assert_eq!(rotated.verify(&k0, TokenType::Access, 0), Err(TokenError::UnknownKey(0)));
+        assert_eq!(
+            rotated.verify(&k0, TokenType::Access, 0),
+            Err(TokenError::UnknownKey(0))
+        );
     }
 
     #[test]
     fn rejects_malformed_tokens() {
         let k = keys(1);
-        for t in ["", "abc", "sig.v=1", "sig.v=2.k=1", "x.v=1.k=1.d=1.t=a.l=.u=x.c=1"] {
+        for t in [
+            "",
+            "abc",
+            "sig.v=1",
+            "sig.v=2.k=1",
+            "x.v=1.k=1.d=1.t=a.l=.u=x.c=1",
+        ] {
             assert!(k.verify(t, TokenType::Access, 0).is_err(), "{t}");
         }
     }

@@ -49,7 +49,10 @@ pub(super) async fn register(
     WireJson(body): WireJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
     if body.password.is_none() || body.email.is_none() {
-        return Err(ApiError::bad_request("bad-request", "registration needs an e-mail address and a password"));
+        return Err(ApiError::bad_request(
+            "bad-request",
+            "registration needs an e-mail address and a password",
+        ));
     }
     let new = NewUser {
         name: body.name,
@@ -60,11 +63,19 @@ pub(super) async fn register(
         team: None,
     };
     let user = match body.team {
-        Some(team) => users::create_team_with_owner(&state, &team.name, new).await?.1,
+        Some(team) => {
+            users::create_team_with_owner(&state, &team.name, new)
+                .await?
+                .1
+        }
         None => users::create_user(&state, new).await?,
     };
     let cookie = issue_cookie(&state, user.id, false, body.label.as_deref()).await?;
-    let mut response = (StatusCode::CREATED, axum::Json(user.to_json(state.settings.domain.as_str()))).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(user.to_json(state.settings.domain.as_str())),
+    )
+        .into_response();
     response.headers_mut().insert(SET_COOKIE, cookie);
     Ok(response)
 }
@@ -96,7 +107,12 @@ pub(super) async fn login(
     let user = users::find_user_by_login(&state, &login).await?;
     let user = match user {
         Some(u) if u.password_matches(&body.password) => u,
-        _ => return Err(ApiError::forbidden("invalid-credentials", "authentication failed")),
+        _ => {
+            return Err(ApiError::forbidden(
+                "invalid-credentials",
+                "authentication failed",
+            ));
+        }
     };
     let cookie = issue_cookie(&state, user.id, !query.persist, body.label.as_deref()).await?;
     let mut response = access_response(&state, user.id, None, None)?;
@@ -104,27 +120,39 @@ pub(super) async fn login(
     Ok(response)
 }
 
-pub(super) async fn refresh(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn refresh(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let cookie = valid_cookie(&state, &headers).await?;
     // The connection number stays constant across renewals when the old token is presented.
     let connection = headers
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-        .and_then(|t| state.zauth.verify(t.trim(), TokenType::Access, i64::MIN).ok())
+        .and_then(|t| {
+            state
+                .zauth
+                .verify(t.trim(), TokenType::Access, i64::MIN)
+                .ok()
+        })
         .filter(|t| t.user == cookie.user)
         .map(|t| t.nonce);
     let mut response = access_response(&state, cookie.user, connection, cookie.client.as_deref())?;
     let age = state.now() - cookie.created_at;
     if age > state.settings.cookie_renewal_age.as_secs() as i64 {
-        let fresh = issue_cookie(&state, cookie.user, cookie.session, cookie.label.as_deref()).await?;
+        let fresh =
+            issue_cookie(&state, cookie.user, cookie.session, cookie.label.as_deref()).await?;
         revoke_cookie(&state, cookie.user, cookie.id).await?;
         response.headers_mut().insert(SET_COOKIE, fresh);
     }
     Ok(response)
 }
 
-pub(super) async fn logout(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn logout(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let cookie = valid_cookie(&state, &headers).await?;
     revoke_cookie(&state, cookie.user, cookie.id).await?;
     let mut response = StatusCode::OK.into_response();
@@ -135,7 +163,10 @@ pub(super) async fn logout(State(state): State<SharedState>, headers: HeaderMap)
     Ok(response)
 }
 
-pub(super) async fn get_self(State(state): State<SharedState>, auth: Authenticated) -> Result<Response, ApiError> {
+pub(super) async fn get_self(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
     let user = users::find_user(&state, auth.user)
         .await?
         .ok_or_else(|| ApiError::forbidden("invalid-credentials", "the user no longer exists"))?;
@@ -152,9 +183,17 @@ fn access_response(
     let connection = connection.unwrap_or_else(random_u64);
     let token = state
         .zauth
-        .sign(TokenType::Access, user, connection, client, false, state.now() + ttl as i64)
+        .sign(
+            TokenType::Access,
+            user,
+            connection,
+            client,
+            false,
+            state.now() + ttl as i64,
+        )
         .map_err(ApiError::internal)?;
-    let body = json!({ "user": user, "access_token": token, "token_type": "Bearer", "expires_in": ttl });
+    let body =
+        json!({ "user": user, "access_token": token, "token_type": "Bearer", "expires_in": ttl });
     let mut response = axum::Json(body).into_response();
     response
         .headers_mut()
@@ -193,7 +232,10 @@ async fn valid_cookie(state: &AppState, headers: &HeaderMap) -> Result<Cookie, A
         .verify(&raw, TokenType::User, state.now())
         .map_err(|e| {
             let e = token_error(e);
-            ApiError::forbidden("invalid-credentials", format!("cookie refused: {}", e.label()))
+            ApiError::forbidden(
+                "invalid-credentials",
+                format!("cookie refused: {}", e.label()),
+            )
         })?;
     let id = token.nonce as i64;
     let row = sqlx::query(
@@ -224,7 +266,10 @@ async fn issue_cookie(
     label: Option<&str>,
 ) -> Result<HeaderValue, ApiError> {
     if label.is_some_and(|l| l.is_empty() || l.len() > 256) {
-        return Err(ApiError::bad_request("bad-request", "cookie labels are 1 to 256 bytes"));
+        return Err(ApiError::bad_request(
+            "bad-request",
+            "cookie labels are 1 to 256 bytes",
+        ));
     }
     let ttl = if session {
         state.settings.session_cookie_ttl
@@ -258,13 +303,17 @@ async fn issue_cookie(
         limit_offset(state, 3)
     );
     sqlx::query(&prune)
-    .bind(user.to_string())
-    .bind(i64::from(session))
-    .bind(state.settings.max_cookies_per_kind)
-    .execute(&mut *tx)
-    .await?;
+        .bind(user.to_string())
+        .bind(i64::from(session))
+        .bind(state.settings.max_cookies_per_kind)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    let max_age = if session { String::new() } else { format!("; Max-Age={ttl}") };
+    let max_age = if session {
+        String::new()
+    } else {
+        format!("; Max-Age={ttl}")
+    };
     HeaderValue::from_str(&format!(
         "{COOKIE_NAME}={token}; Path=/access; HttpOnly; Secure; SameSite=None{max_age}"
     ))
@@ -289,7 +338,11 @@ async fn revoke_cookie(state: &AppState, user: Uuid, id: i64) -> Result<(), ApiE
 }
 
 /// Revokes every cookie of `user` carrying `label` (a deleted client's cookies).
-pub(crate) async fn revoke_cookies_with_label(state: &AppState, user: Uuid, label: &str) -> Result<u64, ApiError> {
+pub(crate) async fn revoke_cookies_with_label(
+    state: &AppState,
+    user: Uuid,
+    label: &str,
+) -> Result<u64, ApiError> {
     let done = sqlx::query("DELETE FROM cookies WHERE user_id = $1 AND label = $2")
         .bind(user.to_string())
         .bind(label)

@@ -83,9 +83,15 @@ async fn reauthenticate(user: &User, password: Option<&str>) -> Result<(), ApiEr
         return Ok(());
     }
     match password {
-        None => Err(ApiError::forbidden("missing-auth", "re-authentication with the password is required")),
+        None => Err(ApiError::forbidden(
+            "missing-auth",
+            "re-authentication with the password is required",
+        )),
         Some(p) if user.password_matches(p) => Ok(()),
-        Some(_) => Err(ApiError::forbidden("invalid-credentials", "authentication failed")),
+        Some(_) => Err(ApiError::forbidden(
+            "invalid-credentials",
+            "authentication failed",
+        )),
     }
 }
 
@@ -97,9 +103,19 @@ pub(super) async fn register(
     let temporary = match body.kind.as_str() {
         "permanent" => false,
         "temporary" => true,
-        _ => return Err(ApiError::bad_request("bad-request", "`type` is `permanent` or `temporary`")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad-request",
+                "`type` is `permanent` or `temporary`",
+            ));
+        }
     };
-    for (name, value) in [("class", &body.class), ("model", &body.model), ("label", &body.label), ("cookie", &body.cookie)] {
+    for (name, value) in [
+        ("class", &body.class),
+        ("model", &body.model),
+        ("label", &body.label),
+        ("cookie", &body.cookie),
+    ] {
         short_text(name, value)?;
     }
     let user = current_user(&state, &auth).await?;
@@ -120,7 +136,10 @@ pub(super) async fn register(
         if count >= state.settings.max_permanent_clients {
             return Err(ApiError::forbidden(
                 "too-many-clients",
-                format!("at most {} permanent clients", state.settings.max_permanent_clients),
+                format!(
+                    "at most {} permanent clients",
+                    state.settings.max_permanent_clients
+                ),
             ));
         }
     }
@@ -162,7 +181,10 @@ fn random_nonzero_u64() -> u64 {
     }
 }
 
-pub(super) async fn list(State(state): State<SharedState>, auth: Authenticated) -> Result<Response, ApiError> {
+pub(super) async fn list(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
     let rows = sqlx::query(&format!(
         "SELECT {CLIENT_COLUMNS} FROM clients WHERE user_id = $1 ORDER BY created_at, client_id"
     ))
@@ -196,7 +218,8 @@ pub(super) async fn delete(
     let body: DeleteClient = if body.is_empty() {
         DeleteClient::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad-request", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("bad-request", e.to_string()))?
     };
     let client = find_client(&state, &auth, &cid).await?;
     let user = current_user(&state, &auth).await?;
@@ -227,7 +250,11 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client, ApiError> {
 }
 
 /// The caller's client `cid` (canonical lowercase hex), or 404.
-pub(crate) async fn find_client(state: &AppState, auth: &Authenticated, cid: &str) -> Result<Client, ApiError> {
+pub(crate) async fn find_client(
+    state: &AppState,
+    auth: &Authenticated,
+    cid: &str,
+) -> Result<Client, ApiError> {
     let not_found = || ApiError::not_found("client-not-found", "no such client");
     let id: DeviceId = cid.parse().map_err(|_| not_found())?;
     let row = sqlx::query(&format!(

@@ -38,23 +38,33 @@ pub(super) async fn nonce(
     let now = state.now();
     let ttl = state.settings.nonce_ttl.as_secs() as i64;
     let user = auth.user.to_string();
-    sqlx::query("DELETE FROM dpop_nonces WHERE user_id = $1 AND client_id = $2 AND created_at < $3")
-        .bind(&user)
-        .bind(&client.id)
-        .bind(now - ttl)
-        .execute(state.db.pool())
-        .await?;
-    sqlx::query("INSERT INTO dpop_nonces (user_id, client_id, nonce, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(&user)
-        .bind(&client.id)
-        .bind(&nonce)
-        .bind(now)
-        .execute(state.db.pool())
-        .await?;
+    sqlx::query(
+        "DELETE FROM dpop_nonces WHERE user_id = $1 AND client_id = $2 AND created_at < $3",
+    )
+    .bind(&user)
+    .bind(&client.id)
+    .bind(now - ttl)
+    .execute(state.db.pool())
+    .await?;
+    sqlx::query(
+        "INSERT INTO dpop_nonces (user_id, client_id, nonce, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&user)
+    .bind(&client.id)
+    .bind(&nonce)
+    .bind(now)
+    .execute(state.db.pool())
+    .await?;
     let mut response = no_store(StatusCode::OK.into_response());
     let headers = response.headers_mut();
-    headers.insert("replay-nonce", HeaderValue::from_str(&nonce).map_err(ApiError::internal)?);
-    headers.insert("access-control-expose-headers", HeaderValue::from_static("Replay-Nonce"));
+    headers.insert(
+        "replay-nonce",
+        HeaderValue::from_str(&nonce).map_err(ApiError::internal)?,
+    );
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("Replay-Nonce"),
+    );
     Ok(response)
 }
 
@@ -68,21 +78,30 @@ pub(super) async fn access_token(
     let proof = headers
         .get("dpop")
         .and_then(|h| h.to_str().ok())
-        .ok_or_else(|| ApiError::bad_request("bad-request", "the DPoP header with the proof is required"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("bad-request", "the DPoP header with the proof is required")
+        })?;
     if state.dpop_keys.public_keys().is_empty() {
-        return Err(ApiError::not_found("no-server-key-bundle", "no DPoP signing keys are configured"));
+        return Err(ApiError::not_found(
+            "no-server-key-bundle",
+            "no DPoP signing keys are configured",
+        ));
     }
     let user = current_user(&state, &auth).await?;
-    let team = user
-        .team
-        .ok_or_else(|| ApiError::bad_request("not-a-team-user", "only team members get DPoP access tokens"))?;
+    let team = user.team.ok_or_else(|| {
+        ApiError::bad_request(
+            "not-a-team-user",
+            "only team members get DPoP access tokens",
+        )
+    })?;
     let handle = user
         .handle
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("missing-handle", "the user has no handle"))?;
     let handle = Handle::new(handle).map_err(ApiError::internal)?;
-    let name = DisplayName::new(user.name.as_str())
-        .map_err(|_| ApiError::bad_request("missing-name", "the user has no usable display name"))?;
+    let name = DisplayName::new(user.name.as_str()).map_err(|_| {
+        ApiError::bad_request("missing-name", "the user has no usable display name")
+    })?;
     let domain = state.settings.domain.clone();
     let device: DeviceId = client.id.parse().map_err(ApiError::internal)?;
     let client_id = ClientId::new(UserId::new(user.id), device, domain.clone());

@@ -31,10 +31,16 @@ pub fn router(state: SharedState) -> Router {
         .route("/access/logout", post(auth::logout))
         .route("/self", get(auth::get_self))
         .route("/clients", post(clients::register).get(clients::list))
-        .route("/clients/{cid}", get(clients::get_one).delete(clients::delete))
+        .route(
+            "/clients/{cid}",
+            get(clients::get_one).delete(clients::delete),
+        )
         .route("/clients/{cid}/nonce", get(e2ei::nonce).head(e2ei::nonce))
         .route("/clients/{cid}/access-token", post(e2ei::access_token))
-        .route("/teams/{tid}/members", get(teams::members).post(teams::add_member))
+        .route(
+            "/teams/{tid}/members",
+            get(teams::members).post(teams::add_member),
+        )
         .route(
             "/teams/{tid}/features/mlsE2EId",
             get(teams::get_e2ei_feature).put(teams::put_e2ei_feature),
@@ -93,7 +99,9 @@ impl FromRequestParts<SharedState> for Authenticated {
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("invalid-token", "expected a Bearer access token"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("invalid-token", "expected a Bearer access token")
+            })?;
         let token = state
             .zauth
             .verify(token.trim(), TokenType::Access, state.now())

@@ -14,8 +14,8 @@ use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Authenticated, WireJson};
 use super::clients::current_user;
+use super::{Authenticated, WireJson};
 use crate::app::{AppState, SharedState};
 use crate::error::ApiError;
 use crate::users::{self, NewUser, Role, User};
@@ -109,8 +109,14 @@ impl E2eiFeature {
 }
 
 /// The caller, who must belong to `team`; admins only when `admin`.
-async fn team_caller(state: &AppState, auth: &Authenticated, team: &str, admin: bool) -> Result<(Uuid, User), ApiError> {
-    let not_member = || ApiError::forbidden("no-team-member", "the caller is not a member of this team");
+async fn team_caller(
+    state: &AppState,
+    auth: &Authenticated,
+    team: &str,
+    admin: bool,
+) -> Result<(Uuid, User), ApiError> {
+    let not_member =
+        || ApiError::forbidden("no-team-member", "the caller is not a member of this team");
     let team = Uuid::parse_str(team).map_err(|_| ApiError::not_found("no-team", "no such team"))?;
     let user = current_user(state, auth).await?;
     if user.team != Some(team) {
@@ -162,10 +168,16 @@ pub(super) async fn add_member(
     let (team, caller) = team_caller(&state, &auth, &tid, true).await?;
     let role = match Role::parse(&body.role) {
         Some(Role::Owner) | None => {
-            return Err(ApiError::bad_request("invalid-role", "`role` is `admin` or `member`"));
+            return Err(ApiError::bad_request(
+                "invalid-role",
+                "`role` is `admin` or `member`",
+            ));
         }
         Some(Role::Admin) if caller.role != Some(Role::Owner) => {
-            return Err(ApiError::forbidden("operation-denied", "only the owner creates admins"));
+            return Err(ApiError::forbidden(
+                "operation-denied",
+                "only the owner creates admins",
+            ));
         }
         Some(role) => role,
     };
@@ -181,7 +193,11 @@ pub(super) async fn add_member(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(user.to_json(state.settings.domain.as_str()))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(user.to_json(state.settings.domain.as_str())),
+    )
+        .into_response())
 }
 
 async fn load_feature(state: &AppState, team: Uuid) -> Result<E2eiFeature, ApiError> {
@@ -233,7 +249,10 @@ pub(super) async fn put_e2ei_feature(
     Ok(Json(feature).into_response())
 }
 
-pub(super) async fn feature_configs(State(state): State<SharedState>, auth: Authenticated) -> Result<Response, ApiError> {
+pub(super) async fn feature_configs(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
     let user = current_user(&state, &auth).await?;
     let feature = match user.team {
         Some(team) => load_feature(&state, team).await?,
