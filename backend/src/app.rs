@@ -66,6 +66,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {

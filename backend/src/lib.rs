@@ -4,8 +4,10 @@
 
 pub mod api;
 pub mod app;
+pub mod config;
 pub mod db;
 pub mod error;
+pub mod metrics;
 pub mod password;
 pub mod users;
 pub mod zauth;

@@ -175,25 +175,8 @@ impl<T> Loaded<T> {
 
     /// A key URI from the file; relative `file:` paths resolve against the file's directory.
     pub(crate) fn resolve_key_uri(&self, uri: &str) -> Result<e2ei_signer::KeyUri, CliError> {
-        use e2ei_signer::{KeyUri, SecretSource};
-        let mut parsed: KeyUri = uri.parse().map_err(CliError::Signer)?;
-        let resolve_source = |source: &mut Option<SecretSource>| {
-            if let Some(SecretSource::File(path)) = source {
-                *path = self.resolve(path);
-            }
-        };
-        match &mut parsed {
-            KeyUri::File(file) => {
-                file.path = self.resolve(&file.path);
-                resolve_source(&mut file.password_source);
-            }
-            KeyUri::Pkcs11(p11) => resolve_source(&mut p11.pin_source),
-            KeyUri::YubiKey(yk) => {
-                resolve_source(&mut yk.pin_source);
-                resolve_source(&mut yk.management_key_source);
-            }
-        }
-        Ok(parsed)
+        let parsed: e2ei_signer::KeyUri = uri.parse().map_err(CliError::Signer)?;
+        Ok(parsed.relative_to(&self.base))
     }
 }
 

@@ -4,7 +4,7 @@
 //! a source (`pin-source=env:NAME` or `pin-source=file:PATH`) instead.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::{SecretSource, SignerError};
@@ -155,6 +155,35 @@ fn attributes<'a>(
 
 fn secret_source(uri: &str, value: &str) -> Result<SecretSource, SignerError> {
     SecretSource::parse(&percent_decode_string(uri, value)?).map_err(|reason| invalid(uri, reason))
+}
+
+impl KeyUri {
+    /// Resolves relative file paths (key files and `file:` secret sources) against `base`, the
+    /// directory of the configuration file that named this URI.
+    pub fn relative_to(mut self, base: &Path) -> Self {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        let resolve_source = |source: &mut Option<SecretSource>| {
+            if let Some(SecretSource::File(path)) = source {
+                resolve(path);
+            }
+        };
+        match &mut self {
+            KeyUri::File(file) => {
+                resolve(&mut file.path);
+                resolve_source(&mut file.password_source);
+            }
+            KeyUri::Pkcs11(p11) => resolve_source(&mut p11.pin_source),
+            KeyUri::YubiKey(yk) => {
+                resolve_source(&mut yk.pin_source);
+                resolve_source(&mut yk.management_key_source);
+            }
+        }
+        self
+    }
 }
 
 impl FromStr for KeyUri {

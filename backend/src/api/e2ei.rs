@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::Authenticated;
 use super::clients::{current_user, find_client};
-use crate::app::SharedState;
+use crate::app::{AppState, SharedState};
 use crate::error::ApiError;
 
 fn no_store(mut response: Response) -> Response {
@@ -55,6 +55,7 @@ pub(super) async fn nonce(
     .bind(now)
     .execute(state.db.pool())
     .await?;
+    state.metrics.nonce_issued();
     let mut response = no_store(StatusCode::OK.into_response());
     let headers = response.headers_mut();
     headers.insert(
@@ -118,7 +119,7 @@ pub(super) async fn access_token(
     let clock = state.clock.as_ref();
     let awaiting = ProofVerifier::new(expect, state.settings.dpop)
         .verify(proof, clock)
-        .map_err(mint_error)?;
+        .map_err(|e| mint_error(&state, e))?;
     // Single use under concurrency: exactly one request deletes the row.
     let consumed = sqlx::query(
         "DELETE FROM dpop_nonces WHERE user_id = $1 AND client_id = $2 AND nonce = $3 AND created_at >= $4",
@@ -134,11 +135,13 @@ pub(super) async fn access_token(
     let token = awaiting
         .confirm_nonce(consumed)
         .and_then(|verified| verified.mint(&state.dpop_keys, clock))
-        .map_err(mint_error)?;
+        .map_err(|e| mint_error(&state, e))?;
+    state.metrics.access_token_issued();
     Ok(no_store(Json(token.response_body()).into_response()))
 }
 
-fn mint_error(e: MintError) -> ApiError {
+fn mint_error(state: &AppState, e: MintError) -> ApiError {
+    state.metrics.access_token_refused(e.wire_label());
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     if status.is_server_error() {
         tracing::error!(error = %e, "DPoP access token");

@@ -47,9 +47,23 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/feature-configs", get(teams::feature_configs))
         .route("/dpop-keys", get(e2ei::public_keys))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no-endpoint", "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
+}
+
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }
 
 /// A JSON body; rejections become Wire errors (415 wrong type, 413 too large, 400 otherwise).

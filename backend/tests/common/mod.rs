@@ -114,6 +114,7 @@ impl TestApp {
             dpop_keys,
             settings,
             clock: clock.clone(),
+            metrics: Default::default(),
         });
         Some(Self {
             router: e2ei_backend::api::router(state.clone()),
@@ -220,7 +221,7 @@ impl TestApp {
 }
 
 /// A fresh schema in the test PostgreSQL database, as a connection URL.
-async fn postgres_schema() -> Option<String> {
+pub async fn postgres_schema() -> Option<String> {
     use sqlx::Connection;
     let base = std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
     sqlx::any::install_default_drivers();

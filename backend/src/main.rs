@@ -1,0 +1,212 @@
+//! `e2ei-backend`: the messaging backend service.
+//!
+//! ```text
+//! e2ei-backend --config backend.toml                 # serve (migrations run at start)
+//! e2ei-backend --config backend.toml generate-keys   # create missing file: keys named in the config
+//! e2ei-backend --config backend.toml dpop-keys       # the DPoP public keys, for the ACME server
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use e2ei_backend::config::{Config, LogFormat};
+use e2ei_backend::db::{Db, redact};
+use e2ei_backend::zauth::ZauthKeys;
+use e2ei_backend::{AppState, api};
+use e2ei_core::ciphersuite::KeyAlgorithm;
+use e2ei_core::clock::SystemClock;
+use e2ei_core::jwk::Jwk;
+use e2ei_dpop::BackendKeys;
+use e2ei_signer::{GenerateOptions, KeyUri, Signer, SignerError};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "e2ei-backend", version, about = "The e2ei messaging backend")]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short, env = "E2EI_BACKEND_CONFIG")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Create the `file:` keys the configuration names that do not exist yet.
+    GenerateKeys,
+    /// Print the DPoP public keys (JWK and PEM) for the ACME server's configuration.
+    DpopKeys,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("e2ei-backend: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::GenerateKeys => generate_keys(&config),
+        Command::DpopKeys => print_dpop_keys(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("e2ei-backend: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open(uri: &str) -> Result<Signer, String> {
+    let parsed: KeyUri = uri.parse().map_err(|e: SignerError| e.to_string())?;
+    Signer::open(&parsed).map_err(|e| e.to_string())
+}
+
+fn dpop_keys(config: &Config) -> Result<BackendKeys, String> {
+    let mut keys = BackendKeys::new();
+    for key in &config.dpop.keys {
+        let signer = open(&key.uri)?;
+        if signer.algorithm() != key.alg {
+            return Err(format!(
+                "{} is a {} key, configured as {}",
+                signer.describe(),
+                signer.algorithm(),
+                key.alg
+            ));
+        }
+        if keys.get(key.alg).is_some() {
+            return Err(format!("two DPoP keys for {}", key.alg));
+        }
+        keys.insert(signer);
+    }
+    Ok(keys)
+}
+
+fn generate_keys(config: &Config) -> Result<(), String> {
+    let wanted = config
+        .tokens
+        .keys
+        .iter()
+        .map(|u| (u.as_str(), KeyAlgorithm::Ed25519))
+        .chain(config.dpop.keys.iter().map(|k| (k.uri.as_str(), k.alg)));
+    for (uri, alg) in wanted {
+        let parsed: KeyUri = uri.parse().map_err(|e: SignerError| e.to_string())?;
+        if let KeyUri::File(file) = &parsed {
+            if file.path.exists() {
+                continue;
+            }
+            if let Some(dir) = file.path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            let signer = Signer::generate(&parsed, alg, &GenerateOptions::default())
+                .map_err(|e| e.to_string())?;
+            println!("generated {alg} key {}", signer.describe());
+        }
+    }
+    Ok(())
+}
+
+fn print_dpop_keys(config: &Config) -> Result<(), String> {
+    let keys = dpop_keys(config)?;
+    let out: Vec<_> = keys
+        .public_keys()
+        .into_iter()
+        .map(|k| {
+            json!({
+                "alg": k.algorithm().jws_algorithm().as_str(),
+                "jwk": Jwk::from_public_key(k.clone()),
+                "pem": k.to_pem(),
+            })
+        })
+        .collect();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({ "keys": out })).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("E2EI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    init_logs(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let settings = config.settings()?;
+        let token_keys = config.tokens.keys.iter().map(|u| open(u)).collect::<Result<Vec<_>, _>>()?;
+        let zauth = ZauthKeys::new(token_keys)?;
+        let dpop_keys = dpop_keys(&config)?;
+        if dpop_keys.public_keys().is_empty() {
+            tracing::warn!("no DPoP keys configured: access-token requests will get no-server-key-bundle");
+        }
+        let db = Db::connect(&config.database)
+            .await
+            .map_err(|e| format!("database {}: {e}", redact(&config.database)))?;
+        let state = Arc::new(AppState {
+            db,
+            zauth,
+            dpop_keys,
+            settings,
+            clock: Arc::new(SystemClock),
+            metrics: Default::default(),
+        });
+        let app = api::router(state).into_make_service();
+        let handle = axum_server::Handle::new();
+        tokio::spawn(shutdown_on_signal(handle.clone()));
+        match &config.tls {
+            Some(tls) => {
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.certificate, &tls.key)
+                    .await
+                    .map_err(|e| format!("TLS files: {e}"))?;
+                tracing::info!(listen = %config.listen, domain = %config.domain, "serving HTTPS");
+                axum_server::bind_rustls(config.listen, rustls)
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+            None => {
+                tracing::info!(listen = %config.listen, domain = %config.domain, "serving plain HTTP (TLS ends at a proxy)");
+                axum_server::bind(config.listen).handle(handle).serve(app).await
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Stops accepting on SIGINT/SIGTERM and lets in-flight requests finish (up to 10 s).
+async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+}

@@ -1,0 +1,295 @@
+//! The `e2ei-backend` binary over real sockets: start-up from a config file, graceful shutdown,
+//! and nonce single use across two processes sharing one PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::PASSWORD;
+use e2ei_core::ciphersuite::KeyAlgorithm;
+use e2ei_core::clock::SystemClock;
+use e2ei_core::id::{ClientId, DisplayName, QualifiedHandle, TeamId, UserId};
+use e2ei_dpop::{ProofOptions, ProofRequest, build_proof};
+use e2ei_signer::Signer;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_e2ei-backend");
+const DOMAIN: &str = "wire.example.com";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(dir: &Path, database: &str) -> std::path::PathBuf {
+    let config = dir.join("backend.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"domain = "{DOMAIN}"
+listen = "127.0.0.1:1"
+database = "{database}"
+
+[tokens]
+keys = ["file:keys/zauth-1.key"]
+
+[[dpop.keys]]
+alg = "ed25519"
+uri = "file:keys/dpop-ed25519.key"
+
+[[dpop.keys]]
+alg = "p256"
+uri = "file:keys/dpop-p256.key"
+"#
+        ),
+    )
+    .unwrap();
+    let status = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "generate-keys"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    config
+}
+
+/// A running backend process, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(config: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .args(["--config", config.to_str().unwrap()])
+            .env("E2EI_BACKEND_LISTEN", format!("127.0.0.1:{port}"))
+            .env("E2EI_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "the backend did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, base }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A team user with a client, logged in over HTTP.
+struct Device {
+    token: String,
+    cid: String,
+    client_id: ClientId,
+    team: TeamId,
+}
+
+async fn device(http: &reqwest::Client, base: &str) -> Device {
+    let reply: Value = http
+        .post(format!("{base}/register"))
+        .json(&json!({ "name": "Alice Smith", "email": "alice@example.com", "password": PASSWORD, "handle": "alice_wire", "team": { "name": "Wire" } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user: uuid::Uuid = reply["id"].as_str().unwrap().parse().unwrap();
+    let team: TeamId = reply["team"].as_str().unwrap().parse().unwrap();
+    let login: Value = http
+        .post(format!("{base}/login"))
+        .json(&json!({ "handle": "alice_wire", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let client: Value = http
+        .post(format!("{base}/clients"))
+        .bearer_auth(&token)
+        .json(&json!({ "type": "permanent", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cid = client["id"].as_str().unwrap().to_owned();
+    let client_id = format!(
+        "wireapp://{}!{cid}@{DOMAIN}",
+        UserId::new(user).to_base64url()
+    )
+    .parse()
+    .unwrap();
+    Device {
+        token,
+        cid,
+        client_id,
+        team,
+    }
+}
+
+impl Device {
+    async fn nonce(&self, http: &reqwest::Client, base: &str) -> String {
+        let r = http
+            .get(format!("{base}/clients/{}/nonce", self.cid))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        r.headers()["replay-nonce"].to_str().unwrap().to_owned()
+    }
+
+    fn proof(&self, account: &Signer, nonce: &str) -> String {
+        let handle: QualifiedHandle = format!("wireapp://%40alice_wire@{DOMAIN}").parse().unwrap();
+        let name = DisplayName::new("Alice Smith").unwrap();
+        let htu = format!("https://{DOMAIN}/clients/{}/access-token", self.cid);
+        let request = ProofRequest {
+            client_id: &self.client_id,
+            handle: &handle,
+            display_name: &name,
+            team: Some(&self.team),
+            backend_nonce: nonce,
+            htu: &htu,
+            challenge_url: "https://acme.wire.example.com/acme/wire/challenge/a/b",
+            challenge_token: "OysCZNnV2iJTYfjmTUJZ6vavXXkzPFLf",
+        };
+        build_proof(account, &request, &ProofOptions::default(), &SystemClock).unwrap()
+    }
+
+    async fn access_token(&self, http: &reqwest::Client, base: &str, proof: &str) -> (u16, Value) {
+        let r = http
+            .post(format!("{base}/clients/{}/access-token", self.cid))
+            .bearer_auth(&self.token)
+            .header("dpop", proof)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn serves_from_a_config_file_and_shuts_down_gracefully_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "sqlite://backend.db");
+    let server = Server::start(&config).await;
+    let http = reqwest::Client::new();
+    let d = device(&http, &server.base).await;
+    let account = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let nonce = d.nonce(&http, &server.base).await;
+    let (status, body) = d
+        .access_token(&http, &server.base, &d.proof(&account, &nonce))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["type"], "DPoP");
+
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("e2ei_backend_dpop_access_tokens_issued_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/clients/{cid}/access-token\""),
+        "{metrics}"
+    );
+
+    let keys = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "dpop-keys"])
+        .output()
+        .unwrap();
+    let keys: Value = serde_json::from_slice(&keys.stdout).unwrap();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+
+    assert!(server.terminate().success());
+    assert!(dir.path().join("backend.db").exists());
+}
+
+#[tokio::test]
+async fn two_processes_on_one_postgres_consume_each_nonce_once() {
+    let Some(database) = common::postgres_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &database);
+    let a = Server::start(&config).await;
+    let b = Server::start(&config).await;
+    let http = reqwest::Client::new();
+    let d = Arc::new(device(&http, &a.base).await);
+    let account = Signer::ephemeral(KeyAlgorithm::Ed25519).unwrap();
+
+    // 100 nonces, each proof sent 10 times, alternating between the two processes.
+    let mut proofs = Vec::new();
+    for i in 0..100 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        proofs.push(d.proof(&account, &d.nonce(&http, base).await));
+    }
+    let limit = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::new();
+    for round in 0..10 {
+        for (i, proof) in proofs.iter().enumerate() {
+            let base = if (i + round) % 2 == 0 {
+                a.base.clone()
+            } else {
+                b.base.clone()
+            };
+            let (http, d, proof, limit) = (http.clone(), d.clone(), proof.clone(), limit.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = limit.acquire().await.unwrap();
+                d.access_token(&http, &base, &proof).await
+            }));
+        }
+    }
+    let (mut ok, mut bad_nonce) = (0, 0);
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match (status, body["label"].as_str()) {
+            (200, _) => ok += 1,
+            (400, Some("client-token-bad-nonce")) => bad_nonce += 1,
+            other => panic!("unexpected answer {other:?}: {body}"),
+        }
+    }
+    assert_eq!((ok, bad_nonce), (100, 900));
+}
