@@ -13,10 +13,14 @@ use axum::response::Response;
 
 use crate::app::SharedState;
 
+/// (method, route template, status).
+type RequestKey = (String, String, u16);
+
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    /// Per key: count and total seconds.
+    requests: Mutex<BTreeMap<RequestKey, (u64, f64)>>,
     nonces_issued: AtomicU64,
     access_tokens_issued: AtomicU64,
     access_tokens_refused: Mutex<BTreeMap<String, u64>>,
