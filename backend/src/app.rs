@@ -68,6 +68,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// Fan-out of new notifications to this process's websockets.
+    pub hub: crate::notifications::Hub,
 }
 
 impl AppState {

@@ -7,8 +7,14 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 /// Migrations, applied in order at start; each runs in one transaction.
-const MIGRATIONS: [(i64, &str, &str); 1] =
-    [(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "notifications",
+        include_str!("../migrations/0002_notifications.sql"),
+    ),
+];
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,15 +92,8 @@ impl Db {
             if done.is_some() {
                 continue;
             }
-            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                let statement: String = statement
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("--"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                if !statement.trim().is_empty() {
-                    tx.execute(statement.as_str()).await?;
-                }
+            for statement in statements(sql) {
+                tx.execute(statement.as_str()).await?;
             }
             sqlx::query(
                 "INSERT INTO e2ei_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
@@ -110,6 +109,21 @@ impl Db {
     }
 }
 
+/// The statements of a migration: `--` comment lines dropped first (they may contain `;`),
+/// then split on `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let code: Vec<&str> = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect();
+    code.join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A database URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -118,5 +132,49 @@ pub fn redact(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_migrations_into_statements_ignoring_comments() {
+        let sql = "-- a comment; with a semicolon\nCREATE TABLE a (x TEXT);\n\nCREATE INDEX i ON a (x);\n";
+        assert_eq!(
+            statements(sql),
+            ["CREATE TABLE a (x TEXT)", "CREATE INDEX i ON a (x)"]
+        );
+    }
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
+        let db = Db::connect(&url).await.unwrap();
+        sqlx::query("INSERT INTO teams (id, name, created_at) VALUES ('t', 'T', 0)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        drop(db);
+        let db = Db::connect(&url).await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM e2ei_migrations")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, MIGRATIONS.len() as i64);
+        let (teams,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM teams")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(teams, 1);
+    }
+
+    #[test]
+    fn redacts_database_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metrics;
+pub mod notifications;
 pub mod password;
 pub mod users;
 pub mod zauth;

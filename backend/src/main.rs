@@ -165,7 +165,9 @@ fn serve(config: Config) -> Result<(), String> {
             settings,
             clock: Arc::new(SystemClock),
             metrics: Default::default(),
+            hub: Default::default(),
         });
+        tokio::spawn(prune_every_hour(state.clone()));
         let app = api::router(state).into_make_service();
         let handle = axum_server::Handle::new();
         tokio::spawn(shutdown_on_signal(handle.clone()));
@@ -189,6 +191,19 @@ fn serve(config: Config) -> Result<(), String> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Drops notifications past their 28-day retention, at start and then hourly.
+async fn prune_every_hour(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match e2ei_backend::notifications::prune(&state).await {
+            Ok(n) if n > 0 => tracing::info!(pruned = n, "notifications past retention"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(label = e.label(), "pruning notifications failed"),
+        }
+    }
 }
 
 /// Stops accepting on SIGINT/SIGTERM and lets in-flight requests finish (up to 10 s).

@@ -34,6 +34,8 @@ on_both_databases!(
     feature_config_is_read_by_members_and_set_by_admins,
     bad_input_gets_clear_errors_and_writes_nothing,
     handles_are_unique_and_validated,
+    new_clients_are_announced_to_the_users_other_clients,
+    notifications_page_and_report_gaps_and_expire,
 );
 
 async fn cookie_request(app: &TestApp, path: &str, cookie: &str) -> Reply {
@@ -837,4 +839,126 @@ async fn handles_are_unique_and_validated(app: TestApp) {
             .await;
         assert_eq!(reply.label(), "invalid-handle", "{handle}");
     }
+}
+
+async fn new_clients_are_announced_to_the_users_other_clients(app: TestApp) {
+    app.register_owner("alice_wire").await;
+    let (token, _) = app.login("alice_wire").await;
+    let first = app.new_client(&token).await;
+    let second = app.new_client(&token).await;
+    let queue = |cid: String| {
+        let token = token.clone();
+        let app = &app;
+        async move {
+            app.call(
+                Method::GET,
+                &format!("/notifications?client={cid}"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let first_queue = queue(first.clone()).await;
+    assert_eq!(first_queue.status, StatusCode::OK);
+    let events = first_queue.body["notifications"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["payload"][0]["type"], "user.client-add");
+    assert_eq!(events[0]["payload"][0]["client"]["id"], second.as_str());
+    assert_eq!(
+        queue(second.clone()).await.body["notifications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    app.call(
+        Method::DELETE,
+        &format!("/clients/{second}"),
+        Some(&token),
+        Some(json!({ "password": PASSWORD })),
+    )
+    .await;
+    let events = queue(first).await.body["notifications"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["payload"][0]["type"], "user.client-remove");
+    assert_eq!(events[1]["payload"][0]["client"]["id"], second.as_str());
+}
+
+async fn notifications_page_and_report_gaps_and_expire(app: TestApp) {
+    app.register_owner("alice_wire").await;
+    let (token, _) = app.login("alice_wire").await;
+    let first = app.new_client(&token).await;
+    for _ in 0..6 {
+        app.new_client(&token).await;
+    }
+    let get = |query: String| {
+        let token = token.clone();
+        let app = &app;
+        async move {
+            app.call(
+                Method::GET,
+                &format!("/notifications?{query}"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let all = get(format!("client={first}")).await.body["notifications"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(all.len(), 6);
+    let ids: Vec<&str> = all.iter().map(|n| n["id"].as_str().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "ids are time-ordered");
+
+    let page = get(format!("client={first}&size=2")).await;
+    assert_eq!(page.body["has_more"], true);
+    assert_eq!(page.body["notifications"].as_array().unwrap().len(), 2);
+    let next = get(format!("client={first}&size=2&since={}", ids[1])).await;
+    assert_eq!(next.status, StatusCode::OK);
+    assert_eq!(next.body["notifications"][0]["id"], ids[2]);
+    let tail = get(format!("client={first}&since={}", ids[5])).await;
+    assert_eq!(
+        (tail.status, tail.body["has_more"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+    assert!(tail.body["notifications"].as_array().unwrap().is_empty());
+
+    let gap = get(format!("client={first}&since={}", uuid::Uuid::now_v7())).await;
+    assert_eq!(gap.status, StatusCode::NOT_FOUND);
+    assert_eq!(gap.body["notifications"].as_array().unwrap().len(), 6);
+
+    let bad = get(format!("client={first}&size=0")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let bad = get(format!("client={first}&since=nope")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let other = get("client=1234".into()).await;
+    assert_eq!(other.label(), "client-not-found");
+
+    app.clock.advance(28 * 24 * 3600 + 1);
+    let (token, _) = app.login("alice_wire").await;
+    let expired = app
+        .call(
+            Method::GET,
+            &format!("/notifications?client={first}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(expired.body["notifications"].as_array().unwrap().is_empty());
+    // Client n heard of the 7 - n clients registered after it: 6 + 5 + … + 1.
+    assert_eq!(
+        e2ei_backend::notifications::prune(&app.state)
+            .await
+            .unwrap(),
+        21
+    );
 }

@@ -248,6 +248,49 @@ async fn serves_from_a_config_file_and_shuts_down_gracefully_on_sqlite() {
 }
 
 #[tokio::test]
+async fn websocket_streams_new_client_events() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "sqlite://backend.db");
+    let server = Server::start(&config).await;
+    let http = reqwest::Client::new();
+    let d = device(&http, &server.base).await;
+    let ws_url = format!(
+        "{}/await?client={}&access_token={}",
+        server.base.replace("http://", "ws://"),
+        d.cid,
+        d.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let added: Value = http
+        .post(format!("{}/clients", server.base))
+        .bearer_auth(&d.token)
+        .json(&json!({ "type": "temporary", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("a notification within 10 s")
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+    assert_eq!(event["payload"][0]["type"], "user.client-add");
+    assert_eq!(event["payload"][0]["client"]["id"], added["id"]);
+
+    // Without a valid token the upgrade is refused.
+    let bad = format!(
+        "{}/await?client={}&access_token=nope",
+        server.base.replace("http://", "ws://"),
+        d.cid
+    );
+    assert!(tokio_tungstenite::connect_async(bad).await.is_err());
+}
+
+#[tokio::test]
 async fn two_processes_on_one_postgres_consume_each_nonce_once() {
     let Some(database) = common::postgres_schema().await else {
         return;

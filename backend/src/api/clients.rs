@@ -167,6 +167,11 @@ pub(super) async fn register(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    // The user's other clients learn of the new one (whitepaper: a stolen login shows up).
+    let others = client_ids(&state, user.id).await?;
+    let others: Vec<String> = others.into_iter().filter(|c| *c != client.id).collect();
+    let event = json!({ "type": "user.client-add", "client": client.to_json() });
+    crate::notifications::notify(&state, user.id, &others, event).await?;
     Ok((StatusCode::CREATED, Json(client.to_json())).into_response())
 }
 
@@ -232,7 +237,21 @@ pub(super) async fn delete(
     if let Some(label) = &client.cookie_label {
         super::auth::revoke_cookies_with_label(&state, user.id, label).await?;
     }
+    let mut told = client_ids(&state, user.id).await?;
+    // The removed client hears it too if it is online, so it can erase its state.
+    told.push(client.id.clone());
+    let event = json!({ "type": "user.client-remove", "client": { "id": client.id } });
+    crate::notifications::notify(&state, user.id, &told, event).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// The ids of `user`'s clients.
+async fn client_ids(state: &AppState, user: uuid::Uuid) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT client_id FROM clients WHERE user_id = $1")
+        .bind(user.to_string())
+        .fetch_all(state.db.pool())
+        .await?;
+    Ok(rows.into_iter().map(|(c,)| c).collect())
 }
 
 const CLIENT_COLUMNS: &str = "client_id, temporary, class, model, label, cookie_label, created_at";

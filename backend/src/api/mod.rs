@@ -16,6 +16,7 @@ use crate::zauth::{TokenError, TokenType};
 mod auth;
 mod clients;
 mod e2ei;
+mod notifications;
 mod teams;
 
 /// Request bodies larger than this are refused with 413.
@@ -46,6 +47,8 @@ pub fn router(state: SharedState) -> Router {
             get(teams::get_e2ei_feature).put(teams::put_e2ei_feature),
         )
         .route("/feature-configs", get(teams::feature_configs))
+        .route("/notifications", get(notifications::list))
+        .route("/await", get(notifications::await_notifications))
         .route("/dpop-keys", get(e2ei::public_keys))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no-endpoint", "no such endpoint") })

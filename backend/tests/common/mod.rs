@@ -85,6 +85,8 @@ impl TestApp {
     /// A fresh backend on `backend`, or `None` (skipped loudly) when PostgreSQL is not reachable
     /// outside CI.
     pub async fn new(backend: Backend) -> Option<Self> {
+        // Internal errors are logged, not answered: show them in failing tests' output.
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -115,6 +117,7 @@ impl TestApp {
             settings,
             clock: clock.clone(),
             metrics: Default::default(),
+            hub: Default::default(),
         });
         Some(Self {
             router: e2ei_backend::api::router(state.clone()),
