@@ -9,8 +9,8 @@ export E2EI_CHECKS_VENV=${E2EI_CHECKS_VENV:-$HOME/.cache/e2ei-checks-venv}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # System packages: SoftHSM2 + OpenSC (PKCS#11), OpenSSL (independent verifier), PC/SC headers
-# (the YubiKey backend builds under its feature), venv for pkilint.
-apt_packages=(softhsm2 opensc openssl libengine-pkcs11-openssl libpcsclite-dev pkg-config python3-venv)
+# (the YubiKey backend builds under its feature), venv for pkilint, curl (HTTPS client in tests).
+apt_packages=(softhsm2 opensc openssl libengine-pkcs11-openssl libpcsclite-dev pkg-config python3-venv curl)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -81,6 +81,47 @@ async fn registers_logs_in_refreshes_and_logs_out(app: TestApp) {
         StatusCode::OK
     );
 
+    // A refresh can bind the access token to one of the user's clients (`i=`).
+    let cid = app.new_client(new_token).await;
+    let bound = cookie_request(&app, &format!("/access?client_id={cid}"), &cookie).await;
+    assert_eq!(bound.status, StatusCode::OK);
+    assert!(
+        bound.body["access_token"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(".i={cid}"))
+    );
+    let foreign = cookie_request(&app, "/access?client_id=abc", &cookie).await;
+    assert_eq!(
+        (foreign.status, foreign.label()),
+        (StatusCode::NOT_FOUND, "client-not-found")
+    );
+    // The connection number survives a renewal when the old token is presented.
+    let connection = |t: &str| {
+        t.split(".c=")
+            .nth(1)
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let renewal = app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/access")
+                .header("cookie", &cookie)
+                .header("authorization", format!("Bearer {new_token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        connection(renewal.body["access_token"].as_str().unwrap()),
+        connection(new_token)
+    );
+
     let out = cookie_request(&app, "/access/logout", &cookie).await;
     assert_eq!(out.status, StatusCode::OK);
     let after = cookie_request(&app, "/access", &cookie).await;

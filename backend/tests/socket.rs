@@ -248,6 +248,96 @@ async fn serves_from_a_config_file_and_shuts_down_gracefully_on_sqlite() {
 }
 
 #[tokio::test]
+async fn serves_https_when_tls_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "sqlite://backend.db");
+    std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "tls/key.pem",
+            "-out",
+            "tls/cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .status();
+    let Ok(made) = made else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl is required under CI"
+        );
+        eprintln!("SKIPPED: openssl not found");
+        return;
+    };
+    assert!(made.success());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "[tokens]",
+        "[tls]\ncertificate = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n\n[tokens]",
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .env("E2EI_BACKEND_LISTEN", format!("127.0.0.1:{port}"))
+        .env("E2EI_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        base: format!("https://localhost:{port}"),
+    };
+    let cert = dir.path().join("tls/cert.pem");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--cacert",
+                cert.to_str().unwrap(),
+                "--resolve",
+                &format!("localhost:{port}:127.0.0.1"),
+            ])
+            .arg(format!("{}/healthz", server.base))
+            .output()
+            .expect("curl is installed by scripts/test.sh");
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no HTTPS answer: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Plain HTTP on the TLS port is refused.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .map(|r| !r.status().is_success())
+            .unwrap_or(true)
+    );
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
 async fn websocket_streams_new_client_events() {
     use futures_util::StreamExt;
     let dir = tempfile::tempdir().unwrap();

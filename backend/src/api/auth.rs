@@ -120,11 +120,30 @@ pub(super) async fn login(
     Ok(response)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RefreshQuery {
+    /// Binds the new access token to this client of the user (`i=`).
+    client_id: Option<String>,
+}
+
 pub(super) async fn refresh(
     State(state): State<SharedState>,
+    Query(query): Query<RefreshQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let cookie = valid_cookie(&state, &headers).await?;
+    let client = match query.client_id {
+        Some(cid) => {
+            let auth = Authenticated {
+                user: cookie.user,
+                connection: 0,
+                client: None,
+            };
+            Some(super::clients::find_client(&state, &auth, &cid).await?.id)
+        }
+        None => cookie.client.clone(),
+    };
     // The connection number stays constant across renewals when the old token is presented.
     let connection = headers
         .get(AUTHORIZATION)
@@ -138,7 +157,7 @@ pub(super) async fn refresh(
         })
         .filter(|t| t.user == cookie.user)
         .map(|t| t.nonce);
-    let mut response = access_response(&state, cookie.user, connection, cookie.client.as_deref())?;
+    let mut response = access_response(&state, cookie.user, connection, client.as_deref())?;
     let age = state.now() - cookie.created_at;
     if age > state.settings.cookie_renewal_age.as_secs() as i64 {
         let fresh =
