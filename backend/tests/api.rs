@@ -745,6 +745,31 @@ async fn feature_config_is_read_by_members_and_set_by_admins(app: TestApp) {
         enabled
     );
 
+    let mut locking = enabled.clone();
+    locking["lockStatus"] = json!("locked");
+    let reply = app
+        .call(Method::PUT, &path, Some(&owner), Some(locking))
+        .await;
+    assert_eq!(
+        (reply.status, reply.label()),
+        (StatusCode::FORBIDDEN, "operation-denied")
+    );
+    // Once the operator has locked it, admins cannot change it.
+    let mut stored = enabled.clone();
+    stored["lockStatus"] = json!("locked");
+    sqlx::query("UPDATE team_features SET value = $1")
+        .bind(stored.to_string())
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let reply = app
+        .call(Method::PUT, &path, Some(&owner), Some(enabled.clone()))
+        .await;
+    assert_eq!(
+        (reply.status, reply.label()),
+        (StatusCode::CONFLICT, "feature-locked")
+    );
+
     // Another team's member cannot read it.
     let other = app
         .call(

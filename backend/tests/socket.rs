@@ -247,6 +247,64 @@ async fn serves_from_a_config_file_and_shuts_down_gracefully_on_sqlite() {
     assert!(dir.path().join("backend.db").exists());
 }
 
+#[test]
+fn example_config_generates_and_publishes_four_dpop_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("backend.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/backend.example.toml"),
+        &config,
+    )
+    .unwrap();
+    let generated = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "generate-keys"])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&generated.stdout).lines().count(),
+        5
+    );
+    let keys = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "dpop-keys"])
+        .output()
+        .unwrap();
+    let keys: Value = serde_json::from_slice(&keys.stdout).unwrap();
+    let algs: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(algs, ["EdDSA", "ES256", "ES384", "ES512"]);
+    // Key files are private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("keys/dpop-p256.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A second run creates nothing.
+    let again = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "generate-keys"])
+        .output()
+        .unwrap();
+    assert!(again.stdout.is_empty());
+}
+
+#[test]
+fn refuses_a_config_with_unknown_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("backend.toml");
+    std::fs::write(&config, "domain = \"x.example\"\nlisten = \"127.0.0.1:1\"\ndatabase = \"sqlite://b.db\"\nsurprise = 1\n[tokens]\nkeys = []\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("surprise"));
+}
+
 #[tokio::test]
 async fn serves_https_when_tls_is_configured() {
     let dir = tempfile::tempdir().unwrap();

@@ -231,6 +231,19 @@ pub(super) async fn put_e2ei_feature(
     WireJson(feature): WireJson<E2eiFeature>,
 ) -> Result<Response, ApiError> {
     let (team, _) = team_caller(&state, &auth, &tid, true).await?;
+    // The lock belongs to the site operator: team admins neither change a locked feature nor lock one.
+    if load_feature(&state, team).await?.lock_status == LockStatus::Locked {
+        return Err(ApiError::conflict(
+            "feature-locked",
+            "the site operator has locked this feature",
+        ));
+    }
+    if feature.lock_status == LockStatus::Locked {
+        return Err(ApiError::forbidden(
+            "operation-denied",
+            "only the site operator locks features",
+        ));
+    }
     feature.validate()?;
     let value = serde_json::to_string(&feature).map_err(ApiError::internal)?;
     let mut tx = state.db.pool().begin().await?;
