@@ -15,13 +15,14 @@ use e2ei_backend::zauth::ZauthKeys;
 use e2ei_backend::{AppState, Settings, api};
 use e2ei_core::ciphersuite::KeyAlgorithm;
 use e2ei_core::clock::SystemClock;
-use e2ei_core::id::{ClientId, DisplayName, Domain, QualifiedHandle, TeamId, UserId};
-use e2ei_dpop::{BackendKeys, ProofOptions, ProofRequest, build_proof};
+use e2ei_core::id::Domain;
+use e2ei_dpop::BackendKeys;
 use e2ei_signer::Signer;
-use serde_json::{Value, json};
 
-const DOMAIN: &str = "wire.example.com";
-const PASSWORD: &str = "correct horse battery";
+#[path = "../tests/common/http.rs"]
+mod http;
+
+use http::{DOMAIN, HttpDevice};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -30,114 +31,14 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-struct Device {
-    base: String,
-    handle: String,
-    token: String,
-    cid: String,
-    client_id: ClientId,
-    team: TeamId,
-    account: Signer,
-}
-
-impl Device {
-    async fn round_trip(&self, http: &reqwest::Client) -> bool {
-        let nonce = http
-            .get(format!("{}/clients/{}/nonce", self.base, self.cid))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        let nonce = nonce.headers()["replay-nonce"].to_str().unwrap().to_owned();
-        let handle: QualifiedHandle = format!("wireapp://%40{}@{DOMAIN}", self.handle)
-            .parse()
-            .unwrap();
-        let name = DisplayName::new("Alice Smith").unwrap();
-        let htu = format!("https://{DOMAIN}/clients/{}/access-token", self.cid);
-        let request = ProofRequest {
-            client_id: &self.client_id,
-            handle: &handle,
-            display_name: &name,
-            team: Some(&self.team),
-            backend_nonce: &nonce,
-            htu: &htu,
-            challenge_url: "https://acme.wire.example.com/acme/wire/challenge/a/b",
-            challenge_token: "OysCZNnV2iJTYfjmTUJZ6vavXXkzPFLf",
-        };
-        let proof = build_proof(
-            &self.account,
-            &request,
-            &ProofOptions::default(),
-            &SystemClock,
-        )
-        .unwrap();
-        let reply = http
-            .post(format!("{}/clients/{}/access-token", self.base, self.cid))
-            .bearer_auth(&self.token)
-            .header("dpop", proof)
-            .send()
-            .await
-            .unwrap();
-        let ok = reply.status().is_success();
-        if !ok {
-            eprintln!(
-                "access token refused: {}",
-                reply.text().await.unwrap_or_default()
-            );
-        }
-        ok
+/// One nonce + access-token round trip; the client builds its proof as a real one would.
+async fn round_trip(device: &HttpDevice, http: &reqwest::Client, base: &str) -> bool {
+    let nonce = device.nonce(http, base).await;
+    let (status, body) = device.access_token(http, base, &device.proof(&nonce)).await;
+    if status != 200 {
+        eprintln!("access token refused: {body}");
     }
-}
-
-async fn setup(base: &str, http: &reqwest::Client, alg: KeyAlgorithm, n: usize) -> Device {
-    let handle = format!("alice{n}");
-    let reply: Value = http
-        .post(format!("{base}/register"))
-        .json(&json!({ "name": "Alice Smith", "email": format!("{handle}@example.com"), "password": PASSWORD, "handle": handle, "team": { "name": "Wire" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let user: uuid::Uuid = reply["id"].as_str().unwrap().parse().unwrap();
-    let team: TeamId = reply["team"].as_str().unwrap().parse().unwrap();
-    let login: Value = http
-        .post(format!("{base}/login"))
-        .json(&json!({ "handle": handle, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let client: Value = http
-        .post(format!("{base}/clients"))
-        .bearer_auth(&token)
-        .json(&json!({ "type": "permanent", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cid = client["id"].as_str().unwrap().to_owned();
-    let client_id = format!(
-        "wireapp://{}!{cid}@{DOMAIN}",
-        UserId::new(user).to_base64url()
-    )
-    .parse()
-    .unwrap();
-    Device {
-        base: base.into(),
-        handle,
-        token,
-        cid,
-        client_id,
-        team,
-        account: Signer::ephemeral(alg).unwrap(),
-    }
+    status == 200
 }
 
 /// Runs `op` from `concurrency` tasks for `seconds`; returns operations per second.
@@ -204,11 +105,11 @@ fn main() {
         };
         println!("  GET /healthz (baseline)                       {health:>8.0} /s");
         for (n, alg) in KeyAlgorithm::ALL.into_iter().enumerate() {
-            let device = Arc::new(setup(&base, &http, alg, n).await);
-            let http = http.clone();
+            let device = Arc::new(HttpDevice::register(&http, &base, &format!("alice{n}"), alg).await);
+            let (http, base) = (http.clone(), base.clone());
             let rate = measure(concurrency, seconds, move || {
-                let (device, http) = (device.clone(), http.clone());
-                async move { device.round_trip(&http).await }
+                let (device, http, base) = (device.clone(), http.clone(), base.clone());
+                async move { round_trip(&device, &http, &base).await }
             })
             .await;
             println!("  nonce + access token, {:<7}                 {rate:>8.0} /s", alg.jws_algorithm().as_str());

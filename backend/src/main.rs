@@ -17,10 +17,8 @@ use e2ei_backend::zauth::ZauthKeys;
 use e2ei_backend::{AppState, api};
 use e2ei_core::ciphersuite::KeyAlgorithm;
 use e2ei_core::clock::SystemClock;
-use e2ei_core::jwk::Jwk;
 use e2ei_dpop::BackendKeys;
 use e2ei_signer::{GenerateOptions, KeyUri, Signer, SignerError};
-use serde_json::json;
 
 #[derive(Parser)]
 #[command(name = "e2ei-backend", version, about = "The e2ei messaging backend")]
@@ -115,21 +113,10 @@ fn generate_keys(config: &Config) -> Result<(), String> {
 }
 
 fn print_dpop_keys(config: &Config) -> Result<(), String> {
-    let keys = dpop_keys(config)?;
-    let out: Vec<_> = keys
-        .public_keys()
-        .into_iter()
-        .map(|k| {
-            json!({
-                "alg": k.algorithm().jws_algorithm().as_str(),
-                "jwk": Jwk::from_public_key(k.clone()),
-                "pem": k.to_pem(),
-            })
-        })
-        .collect();
+    let keys = api::public_keys_json(&dpop_keys(config)?);
     println!(
         "{}",
-        serde_json::to_string_pretty(&json!({ "keys": out })).map_err(|e| e.to_string())?
+        serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())?
     );
     Ok(())
 }

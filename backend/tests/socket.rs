@@ -10,16 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::PASSWORD;
+use common::http::{DOMAIN, HttpDevice, PASSWORD};
 use e2ei_core::ciphersuite::KeyAlgorithm;
-use e2ei_core::clock::SystemClock;
-use e2ei_core::id::{ClientId, DisplayName, QualifiedHandle, TeamId, UserId};
-use e2ei_dpop::{ProofOptions, ProofRequest, build_proof};
-use e2ei_signer::Signer;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_e2ei-backend");
-const DOMAIN: &str = "wire.example.com";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -107,115 +102,15 @@ impl Drop for Server {
     }
 }
 
-/// A team user with a client, logged in over HTTP.
-struct Device {
-    token: String,
-    cid: String,
-    client_id: ClientId,
-    team: TeamId,
-}
-
-async fn device(http: &reqwest::Client, base: &str) -> Device {
-    let reply: Value = http
-        .post(format!("{base}/register"))
-        .json(&json!({ "name": "Alice Smith", "email": "alice@example.com", "password": PASSWORD, "handle": "alice_wire", "team": { "name": "Wire" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let user: uuid::Uuid = reply["id"].as_str().unwrap().parse().unwrap();
-    let team: TeamId = reply["team"].as_str().unwrap().parse().unwrap();
-    let login: Value = http
-        .post(format!("{base}/login"))
-        .json(&json!({ "handle": "alice_wire", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let client: Value = http
-        .post(format!("{base}/clients"))
-        .bearer_auth(&token)
-        .json(&json!({ "type": "permanent", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cid = client["id"].as_str().unwrap().to_owned();
-    let client_id = format!(
-        "wireapp://{}!{cid}@{DOMAIN}",
-        UserId::new(user).to_base64url()
-    )
-    .parse()
-    .unwrap();
-    Device {
-        token,
-        cid,
-        client_id,
-        team,
-    }
-}
-
-impl Device {
-    async fn nonce(&self, http: &reqwest::Client, base: &str) -> String {
-        let r = http
-            .get(format!("{base}/clients/{}/nonce", self.cid))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-        r.headers()["replay-nonce"].to_str().unwrap().to_owned()
-    }
-
-    fn proof(&self, account: &Signer, nonce: &str) -> String {
-        let handle: QualifiedHandle = format!("wireapp://%40alice_wire@{DOMAIN}").parse().unwrap();
-        let name = DisplayName::new("Alice Smith").unwrap();
-        let htu = format!("https://{DOMAIN}/clients/{}/access-token", self.cid);
-        let request = ProofRequest {
-            client_id: &self.client_id,
-            handle: &handle,
-            display_name: &name,
-            team: Some(&self.team),
-            backend_nonce: nonce,
-            htu: &htu,
-            challenge_url: "https://acme.wire.example.com/acme/wire/challenge/a/b",
-            challenge_token: "OysCZNnV2iJTYfjmTUJZ6vavXXkzPFLf",
-        };
-        build_proof(account, &request, &ProofOptions::default(), &SystemClock).unwrap()
-    }
-
-    async fn access_token(&self, http: &reqwest::Client, base: &str, proof: &str) -> (u16, Value) {
-        let r = http
-            .post(format!("{base}/clients/{}/access-token", self.cid))
-            .bearer_auth(&self.token)
-            .header("dpop", proof)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
-
 #[tokio::test]
 async fn serves_from_a_config_file_and_shuts_down_gracefully_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "sqlite://backend.db");
     let server = Server::start(&config).await;
     let http = reqwest::Client::new();
-    let d = device(&http, &server.base).await;
-    let account = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let d = HttpDevice::register(&http, &server.base, "alice_wire", KeyAlgorithm::P256).await;
     let nonce = d.nonce(&http, &server.base).await;
-    let (status, body) = d
-        .access_token(&http, &server.base, &d.proof(&account, &nonce))
-        .await;
+    let (status, body) = d.access_token(&http, &server.base, &d.proof(&nonce)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["type"], "DPoP");
 
@@ -402,7 +297,7 @@ async fn websocket_streams_new_client_events() {
     let config = write_config(dir.path(), "sqlite://backend.db");
     let server = Server::start(&config).await;
     let http = reqwest::Client::new();
-    let d = device(&http, &server.base).await;
+    let d = HttpDevice::register(&http, &server.base, "alice_wire", KeyAlgorithm::Ed25519).await;
     let ws_url = format!(
         "{}/await?client={}&access_token={}",
         server.base.replace("http://", "ws://"),
@@ -448,14 +343,14 @@ async fn two_processes_on_one_postgres_consume_each_nonce_once() {
     let a = Server::start(&config).await;
     let b = Server::start(&config).await;
     let http = reqwest::Client::new();
-    let d = Arc::new(device(&http, &a.base).await);
-    let account = Signer::ephemeral(KeyAlgorithm::Ed25519).unwrap();
+    let d =
+        Arc::new(HttpDevice::register(&http, &a.base, "alice_wire", KeyAlgorithm::Ed25519).await);
 
     // 100 nonces, each proof sent 10 times, alternating between the two processes.
     let mut proofs = Vec::new();
     for i in 0..100 {
         let base = if i % 2 == 0 { &a.base } else { &b.base };
-        proofs.push(d.proof(&account, &d.nonce(&http, base).await));
+        proofs.push(d.proof(&d.nonce(&http, base).await));
     }
     let limit = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::new();

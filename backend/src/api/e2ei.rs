@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use e2ei_core::id::{ClientId, DeviceId, DisplayName, Handle, QualifiedHandle, TeamId, UserId};
 use e2ei_core::jwk::Jwk;
-use e2ei_dpop::{BackendExpectations, MintError, ProofVerifier};
+use e2ei_dpop::{BackendExpectations, BackendKeys, MintError, ProofVerifier};
 use serde_json::json;
 
 use super::Authenticated;
@@ -151,8 +151,12 @@ fn mint_error(state: &AppState, e: MintError) -> ApiError {
 }
 
 pub(super) async fn public_keys(State(state): State<SharedState>) -> Response {
-    let keys: Vec<_> = state
-        .dpop_keys
+    Json(public_keys_json(&state.dpop_keys)).into_response()
+}
+
+/// `{"keys": [{"alg", "jwk", "pem"}]}`: what `GET /dpop-keys` and `e2ei-backend dpop-keys` show.
+pub fn public_keys_json(keys: &BackendKeys) -> serde_json::Value {
+    let keys: Vec<_> = keys
         .public_keys()
         .into_iter()
         .map(|k| {
@@ -163,5 +167,5 @@ pub(super) async fn public_keys(State(state): State<SharedState>) -> Response {
             })
         })
         .collect();
-    Json(json!({ "keys": keys })).into_response()
+    json!({ "keys": keys })
 }

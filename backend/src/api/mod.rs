@@ -16,6 +16,8 @@ use crate::zauth::{TokenError, TokenType};
 mod auth;
 mod clients;
 mod e2ei;
+
+pub use e2ei::public_keys_json;
 mod notifications;
 mod teams;
 

@@ -1,6 +1,8 @@
 //! A backend in-process over SQLite or PostgreSQL, with a settable clock and request helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
+pub mod http;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
