@@ -7,6 +7,7 @@ pub mod ciphersuite;
 pub mod clock;
 pub mod id;
 pub mod identifier;
+pub mod json;
 pub mod jwk;
 pub mod key;
 pub mod oid;

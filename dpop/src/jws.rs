@@ -11,16 +11,12 @@
 //! - `jku`, `x5u`, `x5c`, `x5t`, `crit`, `zip`, `b64` are refused: keys never come from URLs or
 //!   certificate chains, and no extension is understood.
 
-use std::collections::HashSet;
-use std::fmt;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use e2ei_core::ciphersuite::{JwsAlgorithm, KeyAlgorithm};
 use e2ei_core::jwk::{Jwk, JwkError};
 use e2ei_core::key::PublicKey;
 use e2ei_signer::{Signer, SignerError};
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// Header members that are refused wherever they appear.
@@ -230,7 +226,7 @@ fn decode_object(segment: &str, part: &'static str) -> Result<Map<String, Value>
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| JwsError::Base64 { part })?;
-    match parse_strict_json(&bytes).map_err(|reason| JwsError::Json { part, reason })? {
+    match e2ei_core::json::parse_strict(&bytes).map_err(|reason| JwsError::Json { part, reason })? {
         Value::Object(map) => Ok(map),
         _ => Err(JwsError::Json {
             part,
@@ -265,86 +261,6 @@ fn parse_header(header: &Map<String, Value>) -> Result<Header, JwsError> {
         jwk,
         kid: string("kid")?,
     })
-}
-
-/// Parses JSON, refusing duplicate object members at any depth (serde_json would keep the
-/// last one silently, letting two parsers disagree about a claim).
-pub fn parse_strict_json(bytes: &[u8]) -> Result<Value, String> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue
-        .deserialize(&mut de)
-        .map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
-    Ok(value)
-}
-
-struct StrictValue;
-
-impl<'de> DeserializeSeed<'de> for StrictValue {
-    type Value = Value;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(StrictVisitor)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut seen = HashSet::new();
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                return Err(de::Error::custom(format!("duplicate member `{key}`")));
-            }
-            let value = map.next_value_seed(StrictValue)?;
-            out.insert(key, value);
-        }
-        Ok(Value::Object(out))
-    }
 }
 
 #[cfg(test)]
