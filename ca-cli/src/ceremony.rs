@@ -25,7 +25,7 @@ use x509_cert::name::Name;
 use crate::config::{self, Loaded, NameConstraintsConfig, SubjectConfig, ValidityConfig};
 use crate::error::CliError;
 use crate::inspect;
-use crate::output::{Transcript, ensure_absent, transcript_path, write_new};
+use crate::output::{Transcript, ensure_absent, publish, transcript_path};
 
 /// What a ceremony reports on success.
 pub(crate) struct Report {
@@ -158,18 +158,22 @@ fn sign_and_write_certificate(
     let pem = certificate_to_pem(&cert)?;
     let summary = inspect::certificate_json(&cert);
     transcript.output("certificate", out, &cert.to_der().unwrap_or_default());
+    finish("certificate", out, pem.as_bytes(), transcript, summary)
+}
+
+/// Publishes `contents` at `out` with its transcript and reports both.
+fn finish(
+    name: &str,
+    out: &Path,
+    contents: &[u8],
+    mut transcript: Transcript,
+    summary: Value,
+) -> Result<Report, CliError> {
     transcript.summary = summary.clone();
-    let transcript_file = transcript_path(out);
-    write_new(out, pem.as_bytes())?;
-    write_new(
-        &transcript_file,
-        serde_json::to_string_pretty(&transcript.to_json())
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
+    let transcript_file = publish(out, contents, &transcript)?;
     Ok(Report {
         outputs: vec![
-            ("certificate".into(), out.to_owned()),
+            (name.into(), out.to_owned()),
             ("transcript".into(), transcript_file),
         ],
         summary,
@@ -237,22 +241,13 @@ pub(crate) fn key(file: &Path, dry_run: bool) -> Result<Report, CliError> {
     let mut transcript = Transcript::new("key", &loaded.path, &loaded.text, started);
     transcript.key = key_json(&signer);
     transcript.output("public_key", &public_out, signer.public_key().spki_der());
-    transcript.summary = key_json(&signer);
-    write_new(&public_out, pem.as_bytes())?;
-    write_new(
-        &transcript_file,
-        serde_json::to_string_pretty(&transcript.to_json())
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    Ok(Report {
-        outputs: vec![
-            ("public_key".into(), public_out),
-            ("transcript".into(), transcript_file),
-        ],
-        summary: key_json(&signer),
-        dry_run: false,
-    })
+    finish(
+        "public_key",
+        &public_out,
+        pem.as_bytes(),
+        transcript,
+        key_json(&signer),
+    )
 }
 
 /// `e2ei-ca root`.
@@ -472,21 +467,13 @@ pub(crate) fn cross_csr(file: &Path, dry_run: bool) -> Result<Report, CliError> 
     let mut transcript = Transcript::new("cross-csr", &loaded.path, &loaded.text, started);
     transcript.key = key_json(&signer);
     transcript.output("csr", &out, &der);
-    let summary = inspect::csr_json(&csr);
-    transcript.summary = summary.clone();
-    let transcript_file = transcript_path(&out);
-    write_new(&out, pem.as_bytes())?;
-    write_new(
-        &transcript_file,
-        serde_json::to_string_pretty(&transcript.to_json())
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    Ok(Report {
-        outputs: vec![("csr".into(), out), ("transcript".into(), transcript_file)],
-        summary,
-        dry_run: false,
-    })
+    finish(
+        "csr",
+        &out,
+        pem.as_bytes(),
+        transcript,
+        inspect::csr_json(&csr),
+    )
 }
 
 /// `e2ei-ca crl`.
@@ -583,20 +570,6 @@ pub(crate) fn crl(file: &Path, dry_run: bool) -> Result<Report, CliError> {
     transcript.key = key_json(&signer);
     transcript.input("issuer_certificate", &issuer_path, &issuer_bytes);
     transcript.output("crl", &out, &der);
-    let summary = inspect::crl_json(&crl);
-    transcript.summary = summary.clone();
-    let transcript_file = transcript_path(&out);
     // DER, as CRLs are served (`application/pkix-crl`).
-    write_new(&out, &der)?;
-    write_new(
-        &transcript_file,
-        serde_json::to_string_pretty(&transcript.to_json())
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    Ok(Report {
-        outputs: vec![("crl".into(), out), ("transcript".into(), transcript_file)],
-        summary,
-        dry_run: false,
-    })
+    finish("crl", &out, &der, transcript, inspect::crl_json(&crl))
 }
