@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use e2ei_backend::db::Db;
 use e2ei_backend::zauth::ZauthKeys;
 use e2ei_backend::{AppState, Settings, api};
 use e2ei_core::ciphersuite::KeyAlgorithm;
@@ -81,7 +80,7 @@ fn main() {
             .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
         let kind = if database.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" };
         let state = Arc::new(AppState {
-            db: Db::connect(&database).await.unwrap(),
+            db: e2ei_backend::db::connect(&database).await.unwrap(),
             zauth: ZauthKeys::new(vec![Signer::ephemeral(KeyAlgorithm::Ed25519).unwrap()]).unwrap(),
             dpop_keys: KeyAlgorithm::ALL.into_iter().map(|a| Signer::ephemeral(a).unwrap()).collect::<BackendKeys>(),
             settings: Settings::new(Domain::new(DOMAIN).unwrap()),

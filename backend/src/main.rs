@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use e2ei_backend::config::{Config, LogFormat};
-use e2ei_backend::db::{Db, redact};
+use e2ei_backend::db::redact;
 use e2ei_backend::zauth::ZauthKeys;
 use e2ei_backend::{AppState, api};
 use e2ei_core::ciphersuite::KeyAlgorithm;
@@ -142,7 +142,7 @@ fn serve(config: Config) -> Result<(), String> {
         if dpop_keys.public_keys().is_empty() {
             tracing::warn!("no DPoP keys configured: access-token requests will get no-server-key-bundle");
         }
-        let db = Db::connect(&config.database)
+        let db = e2ei_backend::db::connect(&config.database)
             .await
             .map_err(|e| format!("database {}: {e}", redact(&config.database)))?;
         let state = Arc::new(AppState {

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use e2ei_backend::db::Db;
 use e2ei_backend::password::PasswordCost;
 use e2ei_backend::zauth::ZauthKeys;
 use e2ei_backend::{AppState, Settings};
@@ -100,7 +99,7 @@ impl TestApp {
             }
             Backend::Postgres => (postgres_schema().await?, None),
         };
-        let db = Db::connect(&url).await.unwrap();
+        let db = e2ei_backend::db::connect(&url).await.unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000)));
         let mut settings = Settings::new(Domain::new(DOMAIN).unwrap());
         // Tests hash many passwords; production keeps the OWASP cost.
