@@ -1,0 +1,208 @@
+//! The HTTP edge of the authority: routes, the request-JWS pipeline, and the one place problems
+//! become responses (`application/problem+json`). Every ACME response carries a fresh
+//! `Replay-Nonce`, `Link: <directory>;rel="index"` and `Cache-Control: no-store`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use e2ei_acme::jws::{JwsRequestIn, KeyRef, MAX_BODY, VerifiedRequest, check_content_type};
+use e2ei_acme::messages::AccountStatus;
+use e2ei_acme::problem::PROBLEM_CONTENT_TYPE;
+use e2ei_acme::{Problem, ProblemType};
+
+use crate::app::{AppState, Provisioner, SharedState};
+use crate::store::AccountRow;
+
+mod accounts;
+mod directory;
+
+/// All routes.
+pub fn router(state: SharedState) -> Router {
+    let acme = Router::new()
+        .route("/directory", get(directory::directory))
+        .route(
+            "/new-nonce",
+            get(directory::new_nonce_get).head(directory::new_nonce_head),
+        )
+        .route("/new-account", post(accounts::new_account))
+        .route("/account/{id}", post(accounts::account))
+        .route("/key-change", post(accounts::key_change))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            acme_headers,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/acme/{provisioner}", acme)
+        .with_state(state)
+}
+
+/// A problem as an HTTP response.
+pub struct AcmeError(pub Problem);
+
+impl From<Problem> for AcmeError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl From<sqlx::Error> for AcmeError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "storage");
+        Self(Problem::server_internal())
+    }
+}
+
+impl IntoResponse for AcmeError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = serde_json::to_vec(&self.0).unwrap_or_default();
+        (status, [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)], body).into_response()
+    }
+}
+
+/// Handler result.
+pub type AcmeResult = Result<Response, AcmeError>;
+
+/// The provisioner of the path, or 404 `malformed`.
+pub(crate) fn provisioner<'a>(
+    state: &'a AppState,
+    name: &str,
+) -> Result<&'a Provisioner, AcmeError> {
+    state.settings.provisioner(name).ok_or_else(|| {
+        let mut p = Problem::malformed(format!("no provisioner `{name}`"));
+        p.status = 404;
+        AcmeError(p)
+    })
+}
+
+/// Adds `Replay-Nonce`, the directory `Link` and `Cache-Control: no-store` to every response
+/// under `/acme/{provisioner}`.
+async fn acme_headers(
+    State(state): State<SharedState>,
+    Path(params): Path<Vec<(String, String)>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let name = params
+        .iter()
+        .find(|(k, _)| k == "provisioner")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let mut response = next.run(request).await;
+    if state.settings.provisioner(&name).is_none() {
+        return response;
+    }
+    let headers = response.headers_mut();
+    match state.store.issue_nonce(state.now()).await {
+        Ok(nonce) => {
+            if let Ok(v) = HeaderValue::from_str(&nonce) {
+                headers.insert("replay-nonce", v);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "issuing a nonce"),
+    }
+    let index = format!("<{}>;rel=\"index\"", state.settings.url(&name, "directory"));
+    if let Ok(v) = HeaderValue::from_str(&index) {
+        headers.append(header::LINK, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// How a request must name its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyMode {
+    /// `jwk` (new-account).
+    Jwk,
+    /// `kid`: an existing, valid account of this provisioner.
+    Kid,
+}
+
+/// A request that passed the whole JWS pipeline.
+pub(crate) struct Authenticated {
+    /// The verified request.
+    pub(crate) request: VerifiedRequest,
+    /// The account: the `kid`'s, or for `jwk` requests the one holding that key, if any.
+    pub(crate) account: Option<AccountRow>,
+}
+
+/// RFC 8555 §6: content type, JWS envelope, nonce (single use), `url` equal to this request's
+/// URL, key resolution, account status, signature.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    provisioner: &Provisioner,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    mode: KeyMode,
+) -> Result<Authenticated, AcmeError> {
+    check_content_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let jws = JwsRequestIn::parse(body)?;
+    let nonce = jws.header().nonce.clone().unwrap_or_default();
+    if !state.store.redeem_nonce(&nonce, state.now()).await? {
+        return Err(Problem::new(
+            ProblemType::BadNonce,
+            "the nonce is unknown, used or expired",
+        )
+        .into());
+    }
+    let expected_url = format!("{}{path}", state.settings.base_url);
+    if jws.header().url != expected_url {
+        return Err(Problem::unauthorized(format!(
+            "JWS url `{}` is not the request URL `{expected_url}`",
+            jws.header().url
+        ))
+        .into());
+    }
+    match (mode, jws.header().key.clone()) {
+        (KeyMode::Jwk, KeyRef::Jwk(jwk)) => {
+            let request = jws.verify(jwk.public_key())?;
+            let account = state.store.account_by_key(&provisioner.name, &jwk).await?;
+            Ok(Authenticated { request, account })
+        }
+        (KeyMode::Kid, KeyRef::Kid(kid)) => {
+            let prefix = state.settings.account_url(&provisioner.name, "");
+            let id = kid
+                .strip_prefix(&prefix)
+                .filter(|id| !id.is_empty() && !id.contains('/'))
+                .ok_or_else(|| {
+                    Problem::new(
+                        ProblemType::AccountDoesNotExist,
+                        "kid is not an account URL of this provisioner",
+                    )
+                })?;
+            let account = state
+                .store
+                .account(&provisioner.name, id)
+                .await?
+                .ok_or_else(|| Problem::new(ProblemType::AccountDoesNotExist, "no such account"))?;
+            if account.status != AccountStatus::Valid {
+                return Err(Problem::unauthorized(
+                    "the account is not valid (deactivated or revoked)",
+                )
+                .into());
+            }
+            let request = jws.verify(account.jwk.public_key())?;
+            Ok(Authenticated {
+                request,
+                account: Some(account),
+            })
+        }
+        (KeyMode::Jwk, KeyRef::Kid(_)) => {
+            Err(Problem::malformed("this request must carry `jwk`, not `kid`").into())
+        }
+        (KeyMode::Kid, KeyRef::Jwk(_)) => {
+            Err(Problem::malformed("this request must carry `kid`, not `jwk`").into())
+        }
+    }
+}

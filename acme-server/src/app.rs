@@ -1,0 +1,95 @@
+//! The authority's state and settings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use e2ei_core::clock::Clock;
+use zeroize::Zeroizing;
+
+use crate::store::Store;
+
+/// Default ACME nonce lifetime (seconds).
+pub const DEFAULT_NONCE_TTL: i64 = 3600;
+
+/// Which challenges a provisioner offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisionerKind {
+    /// Wire devices: `wireapp-user` / `wireapp-device` identifiers, `wire-oidc-01` and
+    /// `wire-dpop-01`.
+    Wire,
+    /// Standard ACME: DNS identifiers with http-01, dns-01 and tls-alpn-01.
+    Standard,
+}
+
+/// External account binding settings.
+#[derive(Debug, Clone, Default)]
+pub struct EabSettings {
+    /// New accounts must present a binding.
+    pub required: bool,
+    /// MAC keys by key id.
+    pub keys: HashMap<String, Zeroizing<Vec<u8>>>,
+}
+
+/// One provisioner: its own directory at `/acme/{name}/directory`.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    /// URL path segment.
+    pub name: String,
+    /// Wire or standard.
+    pub kind: ProvisionerKind,
+    /// Terms of service URL; when set, new accounts must agree.
+    pub terms_of_service: Option<String>,
+    /// Website for the directory's `meta`.
+    pub website: Option<String>,
+    /// External account binding.
+    pub eab: EabSettings,
+}
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The externally visible origin, e.g. `https://acme.wire.example.com` (no trailing slash);
+    /// every URL the authority hands out and every JWS `url` is checked against it.
+    pub base_url: String,
+    /// Provisioners.
+    pub provisioners: Vec<Provisioner>,
+    /// ACME nonce lifetime (seconds).
+    pub nonce_ttl: i64,
+}
+
+impl Settings {
+    /// The provisioner named `name`.
+    pub fn provisioner(&self, name: &str) -> Option<&Provisioner> {
+        self.provisioners.iter().find(|p| p.name == name)
+    }
+
+    /// `{base}/acme/{provisioner}/{path}`.
+    pub fn url(&self, provisioner: &str, path: &str) -> String {
+        format!("{}/acme/{provisioner}/{path}", self.base_url)
+    }
+
+    /// An account's URL.
+    pub fn account_url(&self, provisioner: &str, id: &str) -> String {
+        self.url(provisioner, &format!("account/{id}"))
+    }
+}
+
+/// Everything a handler needs.
+pub struct AppState {
+    /// Storage.
+    pub store: Store,
+    /// Settings.
+    pub settings: Settings,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// Now, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+}
+
+/// The state as handlers receive it.
+pub type SharedState = Arc<AppState>;

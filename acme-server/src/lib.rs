@@ -1,0 +1,12 @@
+//! e2ei-acme-server: the identity authority — RFC 8555 ACME with provisioners (Wire and
+//! standard), over e2ei-acme's protocol rules and e2ei-sqlstore's storage.
+//!
+//! Built so far: directories per provisioner, nonces, accounts (create, find, update,
+//! deactivate, key rollover, external account binding). Orders, Wire challenges, issuance and
+//! revocation follow.
+
+pub mod api;
+pub mod app;
+pub mod store;
+
+pub use app::{AppState, Provisioner, ProvisionerKind, Settings, SharedState};

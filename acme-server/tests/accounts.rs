@@ -1,0 +1,687 @@
+//! Directory, nonces and accounts over HTTP (in-process), on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use e2ei_acme::eab::{self, MacAlgorithm};
+use e2ei_acme::jws::{KeyRef, sign_flattened};
+use e2ei_acme_server::app::{DEFAULT_NONCE_TTL, EabSettings};
+use e2ei_acme_server::store::Store;
+use e2ei_acme_server::{AppState, Provisioner, ProvisionerKind, Settings, api};
+use e2ei_core::ciphersuite::KeyAlgorithm;
+use e2ei_core::clock::SystemClock;
+use e2ei_core::jwk::Jwk;
+use e2ei_signer::Signer;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+const BASE: &str = "https://acme.wire.example.com";
+const EAB_KEY: &[u8] = b"an external account binding key!";
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn problem(&self) -> &str {
+        self.body["type"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("urn:ietf:params:acme:error:")
+    }
+}
+
+struct Authority {
+    router: Router,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Clone, Copy)]
+enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Authority {
+    async fn new(database: Database) -> Option<Self> {
+        let (url, dir) = match database {
+            Database::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                (
+                    format!("sqlite://{}?mode=rwc", dir.path().join("acme.db").display()),
+                    Some(dir),
+                )
+            }
+            Database::Postgres => (postgres_schema().await?, None),
+        };
+        let mut eab_keys = HashMap::new();
+        eab_keys.insert("kid-1".to_owned(), Zeroizing::new(EAB_KEY.to_vec()));
+        let settings = Settings {
+            base_url: BASE.into(),
+            provisioners: vec![
+                Provisioner {
+                    name: "wire".into(),
+                    kind: ProvisionerKind::Wire,
+                    terms_of_service: None,
+                    website: None,
+                    eab: EabSettings::default(),
+                },
+                Provisioner {
+                    name: "std".into(),
+                    kind: ProvisionerKind::Standard,
+                    terms_of_service: Some("https://acme.wire.example.com/terms".into()),
+                    website: Some("https://wire.example.com".into()),
+                    eab: EabSettings {
+                        required: true,
+                        keys: eab_keys,
+                    },
+                },
+            ],
+            nonce_ttl: DEFAULT_NONCE_TTL,
+        };
+        let state = Arc::new(AppState {
+            store: Store::connect(&url, DEFAULT_NONCE_TTL).await.unwrap(),
+            settings,
+            clock: Arc::new(SystemClock),
+        });
+        Some(Self {
+            router: api::router(state),
+            _dir: dir,
+        })
+    }
+
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str, method: Method) -> Reply {
+        self.send(
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn nonce(&self, provisioner: &str) -> String {
+        let reply = self
+            .get(&format!("/acme/{provisioner}/new-nonce"), Method::HEAD)
+            .await;
+        reply.header("replay-nonce").unwrap().to_owned()
+    }
+
+    async fn post_jws(&self, path: &str, jws: &Value) -> Reply {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/jose+json")
+            .body(Body::from(jws.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Signs and posts `payload` (None: POST-as-GET) to `path` with `key_ref`.
+    async fn post(
+        &self,
+        provisioner: &str,
+        signer: &Signer,
+        key_ref: &KeyRef,
+        path: &str,
+        payload: Option<Value>,
+    ) -> Reply {
+        let nonce = self.nonce(provisioner).await;
+        let jws = sign_flattened(
+            signer,
+            key_ref,
+            Some(&nonce),
+            &format!("{BASE}{path}"),
+            payload.as_ref(),
+        )
+        .unwrap();
+        self.post_jws(path, &jws).await
+    }
+
+    /// Creates an account on `wire`; returns its URL.
+    async fn account(&self, signer: &Signer) -> String {
+        let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+        let reply = self
+            .post("wire", signer, &jwk, "/acme/wire/new-account", Some(json!({ "termsOfServiceAgreed": true, "contact": ["mailto:alice@wire.example.com"] })))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        reply.header("location").unwrap().to_owned()
+    }
+}
+
+async fn postgres_schema() -> Option<String> {
+    use sqlx::Connection;
+    let base = std::env::var("E2EI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let mut conn = match sqlx::AnyConnection::connect(&base).await {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL at {base} is required under CI: {e}"
+            );
+            eprintln!("SKIPPED: PostgreSQL at {base} is not reachable ({e})");
+            return None;
+        }
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let schema = format!("e2ei_t_{now}_{}", rand_suffix());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
+
+fn rand_suffix() -> usize {
+    let mut b = [0u8; 4];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    u32::from_be_bytes(b) as usize
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(super::Authority::new(super::Database::Sqlite).await.unwrap()).await; } )* }
+        mod postgres { $( #[tokio::test] async fn $name() { if let Some(a) = super::Authority::new(super::Database::Postgres).await { super::$name(a).await; } } )* }
+    };
+}
+
+on_both_databases!(
+    serves_a_directory_per_provisioner,
+    new_nonce_answers_head_200_and_get_204_with_a_nonce,
+    creates_finds_and_returns_existing_accounts,
+    rejects_reused_unknown_and_missing_nonces,
+    rejects_url_that_is_not_the_request_url,
+    rejects_wrong_key_mode_and_unknown_accounts,
+    rejects_wrong_content_type_and_bad_envelopes,
+    validates_contacts,
+    requires_terms_and_external_account_binding_where_configured,
+    updates_and_deactivates_accounts,
+    rolls_over_account_keys,
+);
+
+async fn serves_a_directory_per_provisioner(a: Authority) {
+    let wire = a.get("/acme/wire/directory", Method::GET).await;
+    assert_eq!(wire.status, StatusCode::OK);
+    assert_eq!(wire.body["newNonce"], format!("{BASE}/acme/wire/new-nonce"));
+    assert_eq!(
+        wire.body["newAccount"],
+        format!("{BASE}/acme/wire/new-account")
+    );
+    assert_eq!(wire.body["newOrder"], format!("{BASE}/acme/wire/new-order"));
+    assert_eq!(
+        wire.body["keyChange"],
+        format!("{BASE}/acme/wire/key-change")
+    );
+    let std = a.get("/acme/std/directory", Method::GET).await;
+    assert_eq!(
+        std.body["meta"]["termsOfService"],
+        "https://acme.wire.example.com/terms"
+    );
+    assert_eq!(std.body["meta"]["externalAccountRequired"], true);
+    assert!(std.header("replay-nonce").is_some());
+    assert_eq!(
+        std.header("link"),
+        Some(format!("<{BASE}/acme/std/directory>;rel=\"index\"").as_str())
+    );
+    let none = a.get("/acme/nope/directory", Method::GET).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        none.header("content-type"),
+        Some("application/problem+json")
+    );
+}
+
+async fn new_nonce_answers_head_200_and_get_204_with_a_nonce(a: Authority) {
+    let head = a.get("/acme/wire/new-nonce", Method::HEAD).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("cache-control"), Some("no-store"));
+    let get = a.get("/acme/wire/new-nonce", Method::GET).await;
+    assert_eq!(get.status, StatusCode::NO_CONTENT);
+    assert_ne!(head.header("replay-nonce"), get.header("replay-nonce"));
+    assert_eq!(get.header("replay-nonce").unwrap().len(), 22);
+}
+
+async fn creates_finds_and_returns_existing_accounts(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::Ed25519).unwrap();
+    let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+    let missing = a
+        .post(
+            "wire",
+            &signer,
+            &jwk,
+            "/acme/wire/new-account",
+            Some(json!({ "onlyReturnExisting": true })),
+        )
+        .await;
+    assert_eq!(
+        (missing.status, missing.problem()),
+        (StatusCode::BAD_REQUEST, "accountDoesNotExist")
+    );
+
+    let url = a.account(&signer).await;
+    assert!(url.starts_with(&format!("{BASE}/acme/wire/account/")));
+    let again = a
+        .post(
+            "wire",
+            &signer,
+            &jwk,
+            "/acme/wire/new-account",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.header("location"), Some(url.as_str()));
+    assert_eq!(again.body["orders"], format!("{url}/orders"));
+    assert_eq!(again.body["status"], "valid");
+    assert!(again.header("replay-nonce").is_some());
+    let found = a
+        .post(
+            "wire",
+            &signer,
+            &jwk,
+            "/acme/wire/new-account",
+            Some(json!({ "onlyReturnExisting": true })),
+        )
+        .await;
+    assert_eq!(found.header("location"), Some(url.as_str()));
+
+    // The same key on another provisioner is another account.
+    let eab = eab::sign(
+        MacAlgorithm::Hs256,
+        "kid-1",
+        EAB_KEY,
+        &format!("{BASE}/acme/std/new-account"),
+        &Jwk::from_public_key(signer.public_key().clone()),
+    );
+    let std = a
+        .post(
+            "std",
+            &signer,
+            &jwk,
+            "/acme/std/new-account",
+            Some(json!({ "termsOfServiceAgreed": true, "externalAccountBinding": eab })),
+        )
+        .await;
+    assert_eq!(std.status, StatusCode::CREATED, "{:?}", std.body);
+    assert_ne!(std.header("location"), Some(url.as_str()));
+}
+
+async fn rejects_reused_unknown_and_missing_nonces(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+    let nonce = a.nonce("wire").await;
+    let url = format!("{BASE}/acme/wire/new-account");
+    let jws = sign_flattened(&signer, &jwk, Some(&nonce), &url, Some(&json!({}))).unwrap();
+    assert_eq!(
+        a.post_jws("/acme/wire/new-account", &jws).await.status,
+        StatusCode::CREATED
+    );
+    let reused = a.post_jws("/acme/wire/new-account", &jws).await;
+    assert_eq!(
+        (reused.status, reused.problem()),
+        (StatusCode::BAD_REQUEST, "badNonce")
+    );
+    assert!(
+        reused.header("replay-nonce").is_some(),
+        "a badNonce answer carries a fresh nonce"
+    );
+    let unknown = sign_flattened(
+        &signer,
+        &jwk,
+        Some("bm90LWlzc3VlZC1ieS11cw"),
+        &url,
+        Some(&json!({})),
+    )
+    .unwrap();
+    assert_eq!(
+        a.post_jws("/acme/wire/new-account", &unknown)
+            .await
+            .problem(),
+        "badNonce"
+    );
+    let missing = sign_flattened(&signer, &jwk, None, &url, Some(&json!({}))).unwrap();
+    assert_eq!(
+        a.post_jws("/acme/wire/new-account", &missing)
+            .await
+            .problem(),
+        "badNonce"
+    );
+}
+
+async fn rejects_url_that_is_not_the_request_url(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+    let nonce = a.nonce("wire").await;
+    let jws = sign_flattened(
+        &signer,
+        &jwk,
+        Some(&nonce),
+        &format!("{BASE}/acme/wire/new-order"),
+        Some(&json!({})),
+    )
+    .unwrap();
+    let reply = a.post_jws("/acme/wire/new-account", &jws).await;
+    assert_eq!(
+        (reply.status, reply.problem()),
+        (StatusCode::FORBIDDEN, "unauthorized")
+    );
+}
+
+async fn rejects_wrong_key_mode_and_unknown_accounts(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let url = a.account(&signer).await;
+    let path = url.trim_start_matches(BASE).to_owned();
+    let kid = KeyRef::Kid(url.clone());
+    let with_kid = a
+        .post(
+            "wire",
+            &signer,
+            &kid,
+            "/acme/wire/new-account",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(with_kid.problem(), "malformed");
+    let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+    let with_jwk = a.post("wire", &signer, &jwk, &path, None).await;
+    assert_eq!(with_jwk.problem(), "malformed");
+    let unknown = KeyRef::Kid(format!("{BASE}/acme/wire/account/nope"));
+    let reply = a
+        .post("wire", &signer, &unknown, "/acme/wire/account/nope", None)
+        .await;
+    assert_eq!(reply.problem(), "accountDoesNotExist");
+    // Signed by another key than the account's.
+    let other = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let reply = a.post("wire", &other, &kid, &path, None).await;
+    assert_eq!(reply.problem(), "malformed");
+    // Another account's URL in the path.
+    let second = a
+        .account(&Signer::ephemeral(KeyAlgorithm::P256).unwrap())
+        .await;
+    let second_path = second.trim_start_matches(BASE).to_owned();
+    let reply = a.post("wire", &signer, &kid, &second_path, None).await;
+    assert_eq!(reply.problem(), "unauthorized");
+}
+
+async fn rejects_wrong_content_type_and_bad_envelopes(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+    let nonce = a.nonce("wire").await;
+    let jws = sign_flattened(
+        &signer,
+        &jwk,
+        Some(&nonce),
+        &format!("{BASE}/acme/wire/new-account"),
+        Some(&json!({})),
+    )
+    .unwrap();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/acme/wire/new-account")
+        .header("content-type", "application/json")
+        .body(Body::from(jws.to_string()))
+        .unwrap();
+    let reply = a.send(request).await;
+    assert_eq!(reply.problem(), "malformed");
+    let mut unprotected = jws.clone();
+    unprotected["header"] = json!({});
+    assert_eq!(
+        a.post_jws("/acme/wire/new-account", &unprotected)
+            .await
+            .problem(),
+        "malformed"
+    );
+    let big = json!({ "protected": "x".repeat(70 * 1024), "payload": "", "signature": "" });
+    let reply = a.post_jws("/acme/wire/new-account", &big).await;
+    assert!(reply.status.is_client_error());
+}
+
+async fn validates_contacts(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+    for (contact, problem) in [
+        ("tel:+123", "unsupportedContact"),
+        ("mailto:not-an-address", "invalidContact"),
+        ("mailto:a@example.com?subject=x", "invalidContact"),
+    ] {
+        let reply = a
+            .post(
+                "wire",
+                &signer,
+                &jwk,
+                "/acme/wire/new-account",
+                Some(json!({ "contact": [contact] })),
+            )
+            .await;
+        assert_eq!(reply.problem(), problem, "{contact}");
+    }
+    let many: Vec<String> = (0..11)
+        .map(|i| format!("mailto:a{i}@example.com"))
+        .collect();
+    let reply = a
+        .post(
+            "wire",
+            &signer,
+            &jwk,
+            "/acme/wire/new-account",
+            Some(json!({ "contact": many })),
+        )
+        .await;
+    assert_eq!(reply.problem(), "invalidContact");
+    // Nothing was created by the refused requests.
+    let reply = a
+        .post(
+            "wire",
+            &signer,
+            &jwk,
+            "/acme/wire/new-account",
+            Some(json!({ "onlyReturnExisting": true })),
+        )
+        .await;
+    assert_eq!(reply.problem(), "accountDoesNotExist");
+}
+
+async fn requires_terms_and_external_account_binding_where_configured(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::P384).unwrap();
+    let jwk_value = Jwk::from_public_key(signer.public_key().clone());
+    let jwk = KeyRef::Jwk(jwk_value.clone());
+    let url = format!("{BASE}/acme/std/new-account");
+    let eab = eab::sign(MacAlgorithm::Hs256, "kid-1", EAB_KEY, &url, &jwk_value);
+    let no_terms = a
+        .post(
+            "std",
+            &signer,
+            &jwk,
+            "/acme/std/new-account",
+            Some(json!({ "externalAccountBinding": eab })),
+        )
+        .await;
+    assert_eq!(no_terms.problem(), "malformed");
+    let no_eab = a
+        .post(
+            "std",
+            &signer,
+            &jwk,
+            "/acme/std/new-account",
+            Some(json!({ "termsOfServiceAgreed": true })),
+        )
+        .await;
+    assert_eq!(
+        (no_eab.status, no_eab.problem()),
+        (StatusCode::UNAUTHORIZED, "externalAccountRequired")
+    );
+    let wrong_key = eab::sign(
+        MacAlgorithm::Hs256,
+        "kid-1",
+        b"not the right key, not the right",
+        &url,
+        &jwk_value,
+    );
+    let reply = a
+        .post(
+            "std",
+            &signer,
+            &jwk,
+            "/acme/std/new-account",
+            Some(json!({ "termsOfServiceAgreed": true, "externalAccountBinding": wrong_key })),
+        )
+        .await;
+    assert_eq!(reply.problem(), "unauthorized");
+    let reply = a
+        .post(
+            "std",
+            &signer,
+            &jwk,
+            "/acme/std/new-account",
+            Some(json!({ "termsOfServiceAgreed": true, "externalAccountBinding": eab })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    assert_eq!(reply.body["termsOfServiceAgreed"], true);
+}
+
+async fn updates_and_deactivates_accounts(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let url = a.account(&signer).await;
+    let path = url.trim_start_matches(BASE).to_owned();
+    let kid = KeyRef::Kid(url.clone());
+    let fetched = a.post("wire", &signer, &kid, &path, None).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(
+        fetched.body["contact"],
+        json!(["mailto:alice@wire.example.com"])
+    );
+    let updated = a
+        .post(
+            "wire",
+            &signer,
+            &kid,
+            &path,
+            Some(json!({ "contact": ["mailto:ops@wire.example.com"] })),
+        )
+        .await;
+    assert_eq!(
+        updated.body["contact"],
+        json!(["mailto:ops@wire.example.com"])
+    );
+    let bad = a
+        .post(
+            "wire",
+            &signer,
+            &kid,
+            &path,
+            Some(json!({ "status": "revoked" })),
+        )
+        .await;
+    assert_eq!(bad.problem(), "malformed");
+    let gone = a
+        .post(
+            "wire",
+            &signer,
+            &kid,
+            &path,
+            Some(json!({ "status": "deactivated" })),
+        )
+        .await;
+    assert_eq!(gone.body["status"], "deactivated");
+    let after = a.post("wire", &signer, &kid, &path, None).await;
+    assert_eq!(
+        (after.status, after.problem()),
+        (StatusCode::FORBIDDEN, "unauthorized")
+    );
+}
+
+async fn rolls_over_account_keys(a: Authority) {
+    let old = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let new = Signer::ephemeral(KeyAlgorithm::Ed25519).unwrap();
+    let url = a.account(&old).await;
+    let path = url.trim_start_matches(BASE).to_owned();
+    let inner_url = format!("{BASE}/acme/wire/key-change");
+    let old_jwk = Jwk::from_public_key(old.public_key().clone());
+    let inner = sign_flattened(
+        &new,
+        &KeyRef::Jwk(Jwk::from_public_key(new.public_key().clone())),
+        None,
+        &inner_url,
+        Some(&json!({ "account": url, "oldKey": old_jwk.to_json_value() })),
+    )
+    .unwrap();
+    let reply = a
+        .post(
+            "wire",
+            &old,
+            &KeyRef::Kid(url.clone()),
+            "/acme/wire/key-change",
+            Some(inner),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    // The old key no longer works (its ES256 `alg` does not fit the new Ed25519 key); the new one does.
+    assert_eq!(
+        a.post("wire", &old, &KeyRef::Kid(url.clone()), &path, None)
+            .await
+            .problem(),
+        "badSignatureAlgorithm"
+    );
+    assert_eq!(
+        a.post("wire", &new, &KeyRef::Kid(url.clone()), &path, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // A key another account holds → 409 with that account's Location.
+    let other = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let other_url = a.account(&other).await;
+    let new_jwk = Jwk::from_public_key(new.public_key().clone());
+    let inner = sign_flattened(
+        &other,
+        &KeyRef::Jwk(Jwk::from_public_key(other.public_key().clone())),
+        None,
+        &inner_url,
+        Some(&json!({ "account": url, "oldKey": new_jwk.to_json_value() })),
+    )
+    .unwrap();
+    let reply = a
+        .post(
+            "wire",
+            &new,
+            &KeyRef::Kid(url.clone()),
+            "/acme/wire/key-change",
+            Some(inner),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(reply.header("location"), Some(other_url.as_str()));
+}
