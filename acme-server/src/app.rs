@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use e2ei_core::clock::Clock;
+use e2ei_dpop::{AcmePolicy, BackendPublicKeys};
 use zeroize::Zeroizing;
 
 use crate::store::Store;
@@ -12,13 +13,36 @@ use crate::store::Store;
 pub const DEFAULT_NONCE_TTL: i64 = 3600;
 
 /// Which challenges a provisioner offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ProvisionerKind {
     /// Wire devices: `wireapp-user` / `wireapp-device` identifiers, `wire-oidc-01` and
     /// `wire-dpop-01`.
-    Wire,
+    Wire(WireSettings),
     /// Standard ACME: DNS identifiers with http-01, dns-01 and tls-alpn-01.
     Standard,
+}
+
+/// The Wire provisioner's options (protocol doc §2.4).
+#[derive(Debug, Clone)]
+pub struct WireSettings {
+    /// The backend's DPoP access-token public keys, one per algorithm.
+    pub backend_keys: BackendPublicKeys,
+    /// The `wire-dpop-01` target: `{domain}` and `{device_id}` are filled from the device
+    /// identifier, e.g. `https://{domain}/clients/{device_id}/access-token`.
+    pub dpop_target: String,
+    /// The `wire-oidc-01` target: the IdP's issuer URL.
+    pub oidc_issuer: String,
+    /// Access-token checks (leeway, size, strict §6.4).
+    pub dpop_policy: AcmePolicy,
+}
+
+impl WireSettings {
+    /// The `wire-dpop-01` target for a device.
+    pub fn dpop_target_for(&self, domain: &str, device_id: &str) -> String {
+        self.dpop_target
+            .replace("{domain}", domain)
+            .replace("{device_id}", device_id)
+    }
 }
 
 /// External account binding settings.
@@ -66,6 +90,11 @@ impl Settings {
     /// `{base}/acme/{provisioner}/{path}`.
     pub fn url(&self, provisioner: &str, path: &str) -> String {
         format!("{}/acme/{provisioner}/{path}", self.base_url)
+    }
+
+    /// Order lifetime (seconds) for new orders and their authorizations.
+    pub fn order_ttl(&self) -> i64 {
+        24 * 3600
     }
 
     /// An account's URL.

@@ -251,6 +251,12 @@ pub struct AuthorizationUpdateRequest {
     pub status: AuthorizationStatus,
 }
 
+/// Wire's device challenge (protocol doc §6.1).
+pub const WIRE_DPOP_01: &str = "wire-dpop-01";
+
+/// Wire's user challenge (protocol doc §6.3).
+pub const WIRE_OIDC_01: &str = "wire-oidc-01";
+
 /// Challenge status (RFC 8555 §7.1.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -19,6 +19,7 @@ use crate::store::AccountRow;
 
 mod accounts;
 mod directory;
+mod orders;
 
 /// All routes.
 pub fn router(state: SharedState) -> Router {
@@ -31,6 +32,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/new-account", post(accounts::new_account))
         .route("/account/{id}", post(accounts::account))
         .route("/key-change", post(accounts::key_change))
+        .route("/account/{id}/orders", post(orders::orders_list))
+        .route("/new-order", post(orders::new_order))
+        .route("/order/{id}", post(orders::order))
+        .route("/authz/{id}", post(orders::authz))
+        .route("/challenge/{authz}/{id}", post(orders::challenge))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             acme_headers,

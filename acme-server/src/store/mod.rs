@@ -10,12 +10,23 @@ use e2ei_core::jwk::Jwk;
 use e2ei_sqlstore::{Db, Migration};
 use sqlx::Row;
 
+mod orders;
+
+pub use orders::{AuthzRow, ChallengeRow, NewAuthz, OrderRow};
+
 /// The authority's migrations.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts",
-    sql: include_str!("../migrations/0001_accounts.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts",
+        sql: include_str!("../../migrations/0001_accounts.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "orders",
+        sql: include_str!("../../migrations/0002_orders.sql"),
+    },
+];
 
 /// Random bytes as unpadded base64url (nonces, ids).
 pub fn random_token(bytes: usize) -> String {

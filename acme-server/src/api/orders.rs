@@ -1,0 +1,455 @@
+//! Orders, authorizations and challenges (RFC 8555 §7.1.3–§7.5, §8; protocol doc §4, §6.1,
+//! §15.2–§15.4):
+//!
+//! - `POST new-order`: a Wire provisioner takes exactly the `wireapp-user` + `wireapp-device`
+//!   pair; each authorization gets one challenge (`wire-oidc-01` / `wire-dpop-01`) with its
+//!   `target`; 201 + `Location`.
+//! - `POST order/{id}` (POST-as-GET), `POST account/{id}/orders` (the account's orders list).
+//! - `POST authz/{id}`: POST-as-GET, or `{"status":"deactivated"}`.
+//! - `POST challenge/{authz}/{id}`: validated synchronously; the answer already shows the
+//!   challenge `valid` or `invalid` (§15.2). A failed Wire check is an `invalid` challenge with a
+//!   `rejectedIdentifier` error, answered with 200; the challenge is terminal.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use e2ei_acme::jws::Payload;
+use e2ei_acme::messages::{
+    Authorization, AuthorizationStatus, AuthorizationUpdateRequest, Challenge, ChallengeStatus,
+    NewOrderRequest, Order, OrderStatus, OrdersList, WIRE_DPOP_01, WIRE_OIDC_01,
+    WireDpopChallengeRequest,
+};
+use e2ei_acme::order::{OrderIdentifiers, validate_identifiers};
+use e2ei_acme::{Problem, ProblemType};
+use e2ei_core::clock::FixedClock;
+use e2ei_core::identifier::{WIREAPP_DEVICE, WIREAPP_USER};
+use e2ei_dpop::{AccessTokenVerifier, ChallengeExpectations};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
+use crate::app::{AppState, ProvisionerKind, SharedState, WireSettings};
+use crate::store::{AccountRow, AuthzRow, ChallengeRow, NewAuthz, OrderRow, random_token};
+
+fn rfc3339(t: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp(t)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()
+}
+
+fn with_location(mut response: Response, url: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(url) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+fn not_found(what: &str) -> AcmeError {
+    let mut p = Problem::malformed(format!("no such {what}"));
+    p.status = 404;
+    AcmeError(p)
+}
+
+fn order_json(state: &AppState, order: &OrderRow, authzs: &[AuthzRow]) -> Order {
+    let url = |path: String| state.settings.url(&order.provisioner, &path);
+    Order {
+        status: order.effective_status(state.now()),
+        expires: rfc3339(order.expires_at),
+        identifiers: order.identifiers.clone(),
+        not_before: order.not_before.clone(),
+        not_after: order.not_after.clone(),
+        error: order.error.clone(),
+        authorizations: authzs
+            .iter()
+            .map(|a| url(format!("authz/{}", a.id)))
+            .collect(),
+        finalize: url(format!("order/{}/finalize", order.id)),
+        certificate: order
+            .certificate_id
+            .as_ref()
+            .map(|c| url(format!("certificate/{c}"))),
+        replaces: None,
+    }
+}
+
+fn challenge_json(state: &AppState, provisioner: &str, c: &ChallengeRow) -> Challenge {
+    Challenge {
+        kind: c.kind.clone(),
+        url: state
+            .settings
+            .url(provisioner, &format!("challenge/{}/{}", c.authz_id, c.id)),
+        status: c.status,
+        token: c.token.clone(),
+        target: c.target.clone(),
+        validated: c.validated_at.and_then(rfc3339),
+        error: c.error.clone(),
+    }
+}
+
+fn authz_json(state: &AppState, provisioner: &str, a: &AuthzRow) -> Authorization {
+    Authorization {
+        identifier: a.identifier.clone(),
+        status: a.effective_status(state.now()),
+        expires: rfc3339(a.expires_at),
+        challenges: a
+            .challenges
+            .iter()
+            .map(|c| challenge_json(state, provisioner, c))
+            .collect(),
+        wildcard: false,
+    }
+}
+
+fn parse_time(name: &str, value: &Option<String>) -> Result<Option<OffsetDateTime>, Problem> {
+    value
+        .as_deref()
+        .map(|v| {
+            OffsetDateTime::parse(v, &Rfc3339)
+                .map_err(|_| Problem::malformed(format!("`{name}` is not an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+pub(super) async fn new_order(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AcmeResult {
+    let p = provisioner(&state, &name)?;
+    let auth = authenticate(&state, p, uri.path(), &headers, &body, KeyMode::Kid).await?;
+    let account = auth
+        .account
+        .ok_or_else(|| AcmeError(Problem::server_internal()))?;
+    let request: NewOrderRequest = auth.request.payload_as()?;
+    let not_before = parse_time("notBefore", &request.not_before)?;
+    let not_after = parse_time("notAfter", &request.not_after)?;
+    if let (Some(nb), Some(na)) = (not_before, not_after) {
+        if nb >= na {
+            return Err(Problem::malformed("notBefore must be before notAfter").into());
+        }
+    }
+    let identifiers = validate_identifiers(&request.identifiers)?;
+    let (OrderIdentifiers::Wire(pair), ProvisionerKind::Wire(wire)) = (&identifiers, &p.kind)
+    else {
+        return Err(Problem::new(
+            ProblemType::UnsupportedIdentifier,
+            match p.kind {
+                ProvisionerKind::Wire(_) => "this provisioner issues for Wire identifiers only",
+                ProvisionerKind::Standard => "this authority does not validate DNS identifiers yet",
+            },
+        )
+        .into());
+    };
+    let now = state.now();
+    let order = OrderRow {
+        id: random_token(18),
+        provisioner: p.name.clone(),
+        account_id: account.id.clone(),
+        status: OrderStatus::Pending,
+        identifiers: request.identifiers.clone(),
+        not_before: request.not_before.clone(),
+        not_after: request.not_after.clone(),
+        error: None,
+        dpop_claims: None,
+        oidc_claims: None,
+        certificate_id: None,
+        expires_at: now + state.settings.order_ttl(),
+    };
+    let device = pair.device();
+    let target = wire.dpop_target_for(
+        device.domain().as_str(),
+        &device.client_id().device().to_string(),
+    );
+    // One authorization per identifier, each with its one challenge; tokens carry 192 bits.
+    let mut authzs = Vec::new();
+    for identifier in &request.identifiers {
+        let (kind, target) = match identifier.kind.as_str() {
+            WIREAPP_DEVICE => (WIRE_DPOP_01, target.clone()),
+            WIREAPP_USER => (WIRE_OIDC_01, wire.oidc_issuer.clone()),
+            _ => continue,
+        };
+        authzs.push(NewAuthz {
+            id: random_token(18),
+            identifier: identifier.clone(),
+            challenges: vec![(
+                random_token(18),
+                kind.to_owned(),
+                random_token(24),
+                Some(target),
+            )],
+        });
+    }
+    state.store.create_order(&order, &authzs, now).await?;
+    let stored = state.store.authorizations_of(&order.id).await?;
+    let url = state.settings.url(&p.name, &format!("order/{}", order.id));
+    Ok(with_location(
+        (
+            StatusCode::CREATED,
+            Json(order_json(&state, &order, &stored)),
+        )
+            .into_response(),
+        &url,
+    ))
+}
+
+/// The order `id`, which must belong to `account`.
+async fn owned_order(
+    state: &AppState,
+    provisioner: &str,
+    id: &str,
+    account: &AccountRow,
+) -> Result<OrderRow, AcmeError> {
+    let order = state
+        .store
+        .order(provisioner, id)
+        .await?
+        .ok_or_else(|| not_found("order"))?;
+    if order.account_id != account.id {
+        return Err(Problem::unauthorized("the order belongs to another account").into());
+    }
+    Ok(order)
+}
+
+pub(super) async fn order(
+    State(state): State<SharedState>,
+    Path((name, id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AcmeResult {
+    let p = provisioner(&state, &name)?;
+    let auth = authenticate(&state, p, uri.path(), &headers, &body, KeyMode::Kid).await?;
+    auth.request.require_post_as_get()?;
+    let account = auth
+        .account
+        .ok_or_else(|| AcmeError(Problem::server_internal()))?;
+    let order = owned_order(&state, &p.name, &id, &account).await?;
+    let authzs = state.store.authorizations_of(&order.id).await?;
+    Ok(Json(order_json(&state, &order, &authzs)).into_response())
+}
+
+pub(super) async fn orders_list(
+    State(state): State<SharedState>,
+    Path((name, id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AcmeResult {
+    let p = provisioner(&state, &name)?;
+    let auth = authenticate(&state, p, uri.path(), &headers, &body, KeyMode::Kid).await?;
+    auth.request.require_post_as_get()?;
+    let account = auth
+        .account
+        .ok_or_else(|| AcmeError(Problem::server_internal()))?;
+    if account.id != id {
+        return Err(Problem::unauthorized("the request is signed by another account").into());
+    }
+    let orders = state
+        .store
+        .order_ids_of(&account.id, state.now())
+        .await?
+        .into_iter()
+        .map(|o| state.settings.url(&p.name, &format!("order/{o}")))
+        .collect();
+    Ok(Json(OrdersList { orders }).into_response())
+}
+
+/// The authorization `id` with its order, which must belong to `account`.
+async fn owned_authz(
+    state: &AppState,
+    provisioner: &str,
+    id: &str,
+    account: &AccountRow,
+) -> Result<(AuthzRow, OrderRow), AcmeError> {
+    let (authz, order) = state
+        .store
+        .authorization(provisioner, id)
+        .await?
+        .ok_or_else(|| not_found("authorization"))?;
+    if order.account_id != account.id {
+        return Err(Problem::unauthorized("the authorization belongs to another account").into());
+    }
+    Ok((authz, order))
+}
+
+pub(super) async fn authz(
+    State(state): State<SharedState>,
+    Path((name, id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AcmeResult {
+    let p = provisioner(&state, &name)?;
+    let auth = authenticate(&state, p, uri.path(), &headers, &body, KeyMode::Kid).await?;
+    let account = auth
+        .account
+        .ok_or_else(|| AcmeError(Problem::server_internal()))?;
+    let (mut authz, _) = owned_authz(&state, &p.name, &id, &account).await?;
+    if let Payload::Json(_) = auth.request.payload {
+        let update: AuthorizationUpdateRequest = auth.request.payload_as()?;
+        if update.status != AuthorizationStatus::Deactivated {
+            return Err(
+                Problem::malformed("an authorization can only be set to deactivated").into(),
+            );
+        }
+        if !matches!(
+            authz.effective_status(state.now()),
+            AuthorizationStatus::Pending | AuthorizationStatus::Valid
+        ) {
+            return Err(Problem::malformed(
+                "only pending or valid authorizations can be deactivated",
+            )
+            .into());
+        }
+        state.store.deactivate_authorization(&authz).await?;
+        authz.status = AuthorizationStatus::Deactivated;
+    }
+    let url = state.settings.url(&p.name, &format!("authz/{}", authz.id));
+    Ok(with_location(
+        Json(authz_json(&state, &p.name, &authz)).into_response(),
+        &url,
+    ))
+}
+
+pub(super) async fn challenge(
+    State(state): State<SharedState>,
+    Path((name, authz_id, id)): Path<(String, String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AcmeResult {
+    let p = provisioner(&state, &name)?;
+    let auth = authenticate(&state, p, uri.path(), &headers, &body, KeyMode::Kid).await?;
+    let account = auth
+        .account
+        .ok_or_else(|| AcmeError(Problem::server_internal()))?;
+    let (authz, order) = owned_authz(&state, &p.name, &authz_id, &account).await?;
+    let mut challenge = authz
+        .challenges
+        .iter()
+        .find(|c| c.id == id)
+        .cloned()
+        .ok_or_else(|| not_found("challenge"))?;
+    let respond = |c: &ChallengeRow| {
+        let mut response = Json(challenge_json(&state, &p.name, c)).into_response();
+        let up = format!(
+            "<{}>;rel=\"up\"",
+            state
+                .settings
+                .url(&p.name, &format!("authz/{}", c.authz_id))
+        );
+        if let Ok(v) = HeaderValue::from_str(&up) {
+            response.headers_mut().append(header::LINK, v);
+        }
+        response
+    };
+    // POST-as-GET, or a challenge that already finished: show it as it is.
+    if matches!(auth.request.payload, Payload::Empty)
+        || challenge.status != ChallengeStatus::Pending
+    {
+        return Ok(respond(&challenge));
+    }
+    if authz.effective_status(state.now()) != AuthorizationStatus::Pending {
+        return Err(Problem::malformed("the authorization is no longer pending").into());
+    }
+    let ProvisionerKind::Wire(wire) = &p.kind else {
+        return Err(Problem::malformed("this provisioner offers no such challenge").into());
+    };
+    let outcome = match challenge.kind.as_str() {
+        WIRE_DPOP_01 => {
+            let payload: WireDpopChallengeRequest = auth.request.payload_as()?;
+            validate_wire_dpop(
+                &state,
+                &p.name,
+                wire,
+                &account,
+                &authz,
+                &challenge,
+                &payload.access_token,
+            )
+        }
+        WIRE_OIDC_01 => {
+            // The challenge stays pending, as when step-ca cannot reach the IdP (§9.2).
+            tracing::error!("wire-oidc-01 validation is not available in this build");
+            return Err(Problem::new(
+                ProblemType::ServerInternal,
+                "wire-oidc-01 validation is not available yet",
+            )
+            .into());
+        }
+        other => {
+            return Err(Problem::malformed(format!("unknown challenge type `{other}`")).into());
+        }
+    };
+    let now = state.now();
+    state
+        .store
+        .finish_challenge(&challenge, &order.id, outcome.clone(), now)
+        .await?;
+    // Show what is stored now (a concurrent request may have finished it first).
+    let latest = state.store.authorization(&p.name, &authz.id).await?;
+    if let Some(found) =
+        latest.and_then(|(a, _)| a.challenges.into_iter().find(|c| c.id == challenge.id))
+    {
+        challenge = found;
+    }
+    Ok(respond(&challenge))
+}
+
+/// `wire-dpop-01` (protocol doc §6.1): the access token and the proof inside it, checked by
+/// e2ei-dpop against this challenge, this account and the device identifier.
+fn validate_wire_dpop(
+    state: &AppState,
+    provisioner: &str,
+    wire: &WireSettings,
+    account: &AccountRow,
+    authz: &AuthzRow,
+    challenge: &ChallengeRow,
+    access_token: &str,
+) -> Result<Option<(&'static str, Value)>, Problem> {
+    let rejected = |detail: String| {
+        Problem::new(
+            ProblemType::RejectedIdentifier,
+            format!("failed validating Wire access token: {detail}"),
+        )
+    };
+    // The identifier's own strings are what the tokens must repeat (string equality, §10.5).
+    let value: serde_json::Map<String, Value> = serde_json::from_str(&authz.identifier.value)
+        .map_err(|e| rejected(format!("device identifier: {e}")))?;
+    let member = |name: &str| {
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (client_id, handle, display_name) = (member("client-id"), member("handle"), member("name"));
+    let challenge_url = state.settings.url(
+        provisioner,
+        &format!("challenge/{}/{}", challenge.authz_id, challenge.id),
+    );
+    let target = challenge.target.clone().unwrap_or_default();
+    let expect = ChallengeExpectations {
+        challenge_url: &challenge_url,
+        challenge_token: &challenge.token,
+        target: &target,
+        client_id: &client_id,
+        handle: &handle,
+        display_name: &display_name,
+        account_key: &account.jwk,
+    };
+    let clock = FixedClock(state.clock.now());
+    let verified = AccessTokenVerifier::new(&wire.backend_keys, &wire.dpop_policy)
+        .verify(access_token, &expect, &clock)
+        .map_err(|e| rejected(e.to_string()))?;
+    Ok(Some((
+        "dpop_claims",
+        Value::Object(verified.proof_claims().clone()),
+    )))
+}

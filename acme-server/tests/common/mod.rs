@@ -1,0 +1,226 @@
+//! An authority in-process over SQLite or PostgreSQL, and a signing ACME client for it.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use e2ei_acme::jws::{KeyRef, sign_flattened};
+use e2ei_acme_server::app::{DEFAULT_NONCE_TTL, EabSettings, WireSettings};
+use e2ei_acme_server::store::Store;
+use e2ei_acme_server::{AppState, Provisioner, ProvisionerKind, Settings, api};
+use e2ei_core::clock::SystemClock;
+use e2ei_core::jwk::Jwk;
+use e2ei_dpop::BackendPublicKeys;
+use e2ei_signer::Signer;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+pub const BASE: &str = "https://acme.wire.example.com";
+pub const EAB_KEY: &[u8] = b"an external account binding key!";
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn problem(&self) -> &str {
+        self.body["type"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("urn:ietf:params:acme:error:")
+    }
+}
+
+pub struct Authority {
+    pub router: Router,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Authority {
+    pub async fn new(database: Database) -> Option<Self> {
+        Self::with_backend_keys(database, BackendPublicKeys::default()).await
+    }
+
+    /// An authority whose Wire provisioner trusts `backend_keys`.
+    pub async fn with_backend_keys(
+        database: Database,
+        backend_keys: BackendPublicKeys,
+    ) -> Option<Self> {
+        let (url, dir) = match database {
+            Database::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                (
+                    format!("sqlite://{}?mode=rwc", dir.path().join("acme.db").display()),
+                    Some(dir),
+                )
+            }
+            Database::Postgres => (postgres_schema().await?, None),
+        };
+        let mut eab_keys = HashMap::new();
+        eab_keys.insert("kid-1".to_owned(), Zeroizing::new(EAB_KEY.to_vec()));
+        let settings = Settings {
+            base_url: BASE.into(),
+            provisioners: vec![
+                Provisioner {
+                    name: "wire".into(),
+                    kind: ProvisionerKind::Wire(wire_settings(backend_keys)),
+                    terms_of_service: None,
+                    website: None,
+                    eab: EabSettings::default(),
+                },
+                Provisioner {
+                    name: "std".into(),
+                    kind: ProvisionerKind::Standard,
+                    terms_of_service: Some("https://acme.wire.example.com/terms".into()),
+                    website: Some("https://wire.example.com".into()),
+                    eab: EabSettings {
+                        required: true,
+                        keys: eab_keys,
+                    },
+                },
+            ],
+            nonce_ttl: DEFAULT_NONCE_TTL,
+        };
+        let state = Arc::new(AppState {
+            store: Store::connect(&url, DEFAULT_NONCE_TTL).await.unwrap(),
+            settings,
+            clock: Arc::new(SystemClock),
+        });
+        Some(Self {
+            router: api::router(state),
+            _dir: dir,
+        })
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, method: Method) -> Reply {
+        self.send(
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn nonce(&self, provisioner: &str) -> String {
+        let reply = self
+            .get(&format!("/acme/{provisioner}/new-nonce"), Method::HEAD)
+            .await;
+        reply.header("replay-nonce").unwrap().to_owned()
+    }
+
+    pub async fn post_jws(&self, path: &str, jws: &Value) -> Reply {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/jose+json")
+            .body(Body::from(jws.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Signs and posts `payload` (None: POST-as-GET) to `path` with `key_ref`.
+    pub async fn post(
+        &self,
+        provisioner: &str,
+        signer: &Signer,
+        key_ref: &KeyRef,
+        path: &str,
+        payload: Option<Value>,
+    ) -> Reply {
+        let nonce = self.nonce(provisioner).await;
+        let jws = sign_flattened(
+            signer,
+            key_ref,
+            Some(&nonce),
+            &format!("{BASE}{path}"),
+            payload.as_ref(),
+        )
+        .unwrap();
+        self.post_jws(path, &jws).await
+    }
+
+    /// Creates an account on `wire`; returns its URL.
+    pub async fn account(&self, signer: &Signer) -> String {
+        let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+        let reply = self
+            .post("wire", signer, &jwk, "/acme/wire/new-account", Some(json!({ "termsOfServiceAgreed": true, "contact": ["mailto:alice@wire.example.com"] })))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        reply.header("location").unwrap().to_owned()
+    }
+}
+
+pub fn wire_settings(backend_keys: BackendPublicKeys) -> WireSettings {
+    WireSettings {
+        backend_keys,
+        dpop_target: "https://{domain}/clients/{device_id}/access-token".into(),
+        oidc_issuer: "https://idp.wire.example.com".into(),
+        dpop_policy: e2ei_dpop::AcmePolicy::default(),
+    }
+}
+
+async fn postgres_schema() -> Option<String> {
+    use sqlx::Connection;
+    let base = std::env::var("E2EI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let mut conn = match sqlx::AnyConnection::connect(&base).await {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL at {base} is required under CI: {e}"
+            );
+            eprintln!("SKIPPED: PostgreSQL at {base} is not reachable ({e})");
+            return None;
+        }
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let schema = format!("e2ei_t_{now}_{}", rand_suffix());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
+
+fn rand_suffix() -> usize {
+    let mut b = [0u8; 4];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    u32::from_be_bytes(b) as usize
+}

@@ -1,0 +1,395 @@
+//! The Wire order flow up to `wire-dpop-01` (protocol doc §4, §6.1, §15.2–§15.4), with a real
+//! backend key minting the access token through e2ei-dpop; on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Authority, BASE, Database, Reply};
+use e2ei_acme::jws::KeyRef;
+use e2ei_core::ciphersuite::KeyAlgorithm;
+use e2ei_core::clock::SystemClock;
+use e2ei_core::id::{ClientId, DisplayName, Handle, TeamId};
+use e2ei_core::identifier::WireIdentifiers;
+use e2ei_dpop::{
+    BackendExpectations, BackendKeys, BackendPolicy, BackendPublicKeys, MemoryNonceStore,
+    ProofOptions, ProofRequest, build_proof, mint_access_token,
+};
+use e2ei_signer::Signer;
+use serde_json::{Value, json};
+
+/// The authority, the backend's keys, and a Wire device with its ACME account.
+struct World {
+    authority: Authority,
+    backend: BackendKeys,
+    nonces: MemoryNonceStore,
+    account: Signer,
+    account_url: String,
+    client_id: ClientId,
+    ids: WireIdentifiers,
+    team: TeamId,
+}
+
+impl World {
+    async fn new(database: Database) -> Option<Self> {
+        let backend: BackendKeys = KeyAlgorithm::ALL
+            .into_iter()
+            .map(|a| Signer::ephemeral(a).unwrap())
+            .collect();
+        let authority =
+            Authority::with_backend_keys(database, BackendPublicKeys::new(backend.public_keys()))
+                .await?;
+        let account = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+        let account_url = authority.account(&account).await;
+        let client_id: ClientId =
+            "wireapp://yRbSiljXSnCl77-QkM634g!9ff0457928ebe5f4@wire.example.com"
+                .parse()
+                .unwrap();
+        let ids = WireIdentifiers::for_client(
+            client_id.clone(),
+            Handle::new("alice_wire").unwrap(),
+            DisplayName::new("Alice Smith").unwrap(),
+        );
+        Some(Self {
+            authority,
+            backend,
+            nonces: MemoryNonceStore::default(),
+            account,
+            account_url,
+            client_id,
+            ids,
+            team: "6e85e053-536f-4585-8fc8-cada876e5ec7".parse().unwrap(),
+        })
+    }
+
+    fn kid(&self) -> KeyRef {
+        KeyRef::Kid(self.account_url.clone())
+    }
+
+    fn identifiers(&self) -> Value {
+        json!([
+            { "type": "wireapp-device", "value": self.ids.device().to_value_string() },
+            { "type": "wireapp-user", "value": self.ids.user().to_value_string() },
+        ])
+    }
+
+    async fn post(&self, url: &str, payload: Option<Value>) -> Reply {
+        let path = url.trim_start_matches(BASE).to_owned();
+        self.authority
+            .post("wire", &self.account, &self.kid(), &path, payload)
+            .await
+    }
+
+    /// A new order; returns (order reply, dpop challenge, oidc challenge).
+    async fn order(&self) -> (Reply, Value, Value) {
+        let order = self
+            .post(
+                &format!("{BASE}/acme/wire/new-order"),
+                Some(json!({ "identifiers": self.identifiers() })),
+            )
+            .await;
+        assert_eq!(order.status, StatusCode::CREATED, "{:?}", order.body);
+        let mut dpop = Value::Null;
+        let mut oidc = Value::Null;
+        for authz in order.body["authorizations"].as_array().unwrap() {
+            let reply = self.post(authz.as_str().unwrap(), None).await;
+            assert_eq!(reply.status, StatusCode::OK);
+            let challenges = reply.body["challenges"].as_array().unwrap();
+            assert_eq!(
+                challenges.len(),
+                1,
+                "exactly one challenge per authorization (§15.3)"
+            );
+            match challenges[0]["type"].as_str().unwrap() {
+                "wire-dpop-01" => dpop = challenges[0].clone(),
+                "wire-oidc-01" => oidc = challenges[0].clone(),
+                other => panic!("unexpected challenge {other}"),
+            }
+        }
+        (order, dpop, oidc)
+    }
+
+    /// What a Wire client does for `wire-dpop-01`: backend nonce, proof, access token.
+    fn access_token(&self, challenge: &Value) -> String {
+        let target = challenge["target"].as_str().unwrap();
+        let nonce = self
+            .nonces
+            .issue(&self.client_id, time::OffsetDateTime::now_utc());
+        let handle = self.ids.handle().clone();
+        let name = self.ids.name().clone();
+        let request = ProofRequest {
+            client_id: &self.client_id,
+            handle: &handle,
+            display_name: &name,
+            team: Some(&self.team),
+            backend_nonce: &nonce,
+            htu: target,
+            challenge_url: challenge["url"].as_str().unwrap(),
+            challenge_token: challenge["token"].as_str().unwrap(),
+        };
+        let proof = build_proof(
+            &self.account,
+            &request,
+            &ProofOptions::default(),
+            &SystemClock,
+        )
+        .unwrap();
+        let expect = BackendExpectations {
+            client_id: &self.client_id,
+            handle: &handle,
+            display_name: &name,
+            team: Some(&self.team),
+            htu: target,
+        };
+        mint_access_token(
+            &proof,
+            expect,
+            BackendPolicy::default(),
+            &self.nonces,
+            &self.backend,
+            &SystemClock,
+        )
+        .unwrap()
+        .token()
+        .to_owned()
+    }
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(super::World::new(super::Database::Sqlite).await.unwrap()).await; } )* }
+        mod postgres { $( #[tokio::test] async fn $name() { if let Some(w) = super::World::new(super::Database::Postgres).await { super::$name(w).await; } } )* }
+    };
+}
+
+on_both_databases!(
+    new_order_has_one_wire_challenge_per_authorization_with_targets,
+    wire_dpop_01_validates_synchronously,
+    failed_wire_dpop_01_is_terminal_and_invalidates_the_order,
+    wire_dpop_01_rejects_a_token_for_another_challenge,
+    new_order_rejects_bad_identifier_sets,
+    orders_belong_to_their_account,
+    deactivating_an_authorization_invalidates_the_order,
+    wire_oidc_01_is_not_validated_yet_and_stays_pending,
+);
+
+async fn new_order_has_one_wire_challenge_per_authorization_with_targets(w: World) {
+    let (order, dpop, oidc) = w.order().await;
+    assert_eq!(order.body["status"], "pending");
+    assert_eq!(order.body["identifiers"].as_array().unwrap().len(), 2);
+    assert_eq!(order.body["authorizations"].as_array().unwrap().len(), 2);
+    let location = order.header("location").unwrap();
+    assert_eq!(order.body["finalize"], format!("{location}/finalize"));
+    assert_eq!(
+        dpop["target"],
+        "https://wire.example.com/clients/9ff0457928ebe5f4/access-token"
+    );
+    assert_eq!(oidc["target"], "https://idp.wire.example.com");
+    for c in [&dpop, &oidc] {
+        assert_eq!(c["status"], "pending");
+        // base64url without padding, at least 16 bytes (§15.3).
+        let token = c["token"].as_str().unwrap();
+        use base64::Engine;
+        assert!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .unwrap()
+                .len()
+                >= 16
+        );
+    }
+    assert_ne!(dpop["token"], oidc["token"]);
+    let fetched = w.post(location, None).await;
+    assert_eq!(fetched.body, order.body);
+}
+
+async fn wire_dpop_01_validates_synchronously(w: World) {
+    let (order, dpop, _) = w.order().await;
+    let token = w.access_token(&dpop);
+    let reply = w
+        .post(
+            dpop["url"].as_str().unwrap(),
+            Some(json!({ "access_token": token })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
+    assert!(reply.body["validated"].is_string());
+    assert!(
+        reply
+            .header("link")
+            .is_some_and(|l| l.contains("rel=\"up\""))
+            || reply
+                .headers
+                .get_all("link")
+                .iter()
+                .any(|l| l.to_str().unwrap().contains("rel=\"up\""))
+    );
+    let order = w.post(order.header("location").unwrap(), None).await;
+    assert_eq!(
+        order.body["status"], "pending",
+        "the OIDC authorization is still pending"
+    );
+    // Posting again shows the finished challenge.
+    let again = w
+        .post(
+            dpop["url"].as_str().unwrap(),
+            Some(json!({ "access_token": "x" })),
+        )
+        .await;
+    assert_eq!(again.body["status"], "valid");
+}
+
+async fn failed_wire_dpop_01_is_terminal_and_invalidates_the_order(w: World) {
+    let (order, dpop, _) = w.order().await;
+    let reply = w
+        .post(
+            dpop["url"].as_str().unwrap(),
+            Some(json!({ "access_token": "not.a.token" })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["status"], "invalid");
+    assert_eq!(
+        reply.body["error"]["type"],
+        "urn:ietf:params:acme:error:rejectedIdentifier"
+    );
+    assert!(
+        reply.body["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed validating Wire access token")
+    );
+    // Terminal: a good token afterwards does not revive it.
+    let token = w.access_token(&dpop);
+    let again = w
+        .post(
+            dpop["url"].as_str().unwrap(),
+            Some(json!({ "access_token": token })),
+        )
+        .await;
+    assert_eq!(again.body["status"], "invalid");
+    let order = w.post(order.header("location").unwrap(), None).await;
+    assert_eq!(order.body["status"], "invalid");
+}
+
+async fn wire_dpop_01_rejects_a_token_for_another_challenge(w: World) {
+    let (_, first, _) = w.order().await;
+    let (_, second, _) = w.order().await;
+    // A valid access token, but bound to the first order's challenge.
+    let token = w.access_token(&first);
+    let reply = w
+        .post(
+            second["url"].as_str().unwrap(),
+            Some(json!({ "access_token": token })),
+        )
+        .await;
+    assert_eq!(reply.body["status"], "invalid");
+    assert!(
+        reply.body["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("aud"),
+        "{:?}",
+        reply.body
+    );
+    // Malformed payload: a request error, the challenge stays pending.
+    let reply = w
+        .post(
+            first["url"].as_str().unwrap(),
+            Some(json!({ "id_token": "x" })),
+        )
+        .await;
+    assert_eq!(reply.problem(), "malformed");
+    let still = w.post(first["url"].as_str().unwrap(), None).await;
+    assert_eq!(still.body["status"], "pending");
+}
+
+async fn new_order_rejects_bad_identifier_sets(w: World) {
+    let ids = w.identifiers();
+    let url = format!("{BASE}/acme/wire/new-order");
+    for identifiers in [
+        json!([ids[0]]),
+        json!([ids[1]]),
+        json!([ids[0], ids[1], { "type": "dns", "value": "wire.example.com" }]),
+        json!([{ "type": "wireapp-id", "value": "x" }]),
+    ] {
+        let reply = w
+            .post(&url, Some(json!({ "identifiers": identifiers })))
+            .await;
+        assert!(reply.status.is_client_error(), "{identifiers}");
+        assert!(
+            ["malformed", "unsupportedIdentifier"].contains(&reply.problem()),
+            "{}",
+            reply.problem()
+        );
+    }
+    let dns = w
+        .post(
+            &url,
+            Some(json!({ "identifiers": [{ "type": "dns", "value": "wire.example.com" }] })),
+        )
+        .await;
+    assert_eq!(dns.problem(), "unsupportedIdentifier");
+    let times = w.post(&url, Some(json!({ "identifiers": ids, "notBefore": "2030-01-02T00:00:00Z", "notAfter": "2030-01-01T00:00:00Z" }))).await;
+    assert_eq!(times.problem(), "malformed");
+    let list = w.post(&format!("{}/orders", w.account_url), None).await;
+    assert_eq!(list.body["orders"], json!([]), "nothing was created");
+}
+
+async fn orders_belong_to_their_account(w: World) {
+    let (order, dpop, _) = w.order().await;
+    let location = order.header("location").unwrap().to_owned();
+    let list = w.post(&format!("{}/orders", w.account_url), None).await;
+    assert_eq!(list.body["orders"], json!([location]));
+    let mallory = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let mallory_url = w.authority.account(&mallory).await;
+    let kid = KeyRef::Kid(mallory_url.clone());
+    for url in [location.as_str(), dpop["url"].as_str().unwrap()] {
+        let reply = w
+            .authority
+            .post("wire", &mallory, &kid, url.trim_start_matches(BASE), None)
+            .await;
+        assert_eq!(reply.problem(), "unauthorized", "{url}");
+    }
+    let other_list = w
+        .authority
+        .post(
+            "wire",
+            &mallory,
+            &kid,
+            &format!("{}/orders", w.account_url).replace(BASE, ""),
+            None,
+        )
+        .await;
+    assert_eq!(other_list.problem(), "unauthorized");
+}
+
+async fn deactivating_an_authorization_invalidates_the_order(w: World) {
+    let (order, _, _) = w.order().await;
+    let authz = order.body["authorizations"][0].as_str().unwrap();
+    let reply = w
+        .post(authz, Some(json!({ "status": "deactivated" })))
+        .await;
+    assert_eq!(reply.body["status"], "deactivated");
+    let bad = w.post(authz, Some(json!({ "status": "valid" }))).await;
+    assert_eq!(bad.problem(), "malformed");
+    let order = w.post(order.header("location").unwrap(), None).await;
+    assert_eq!(order.body["status"], "invalid");
+}
+
+async fn wire_oidc_01_is_not_validated_yet_and_stays_pending(w: World) {
+    let (_, _, oidc) = w.order().await;
+    let reply = w
+        .post(
+            oidc["url"].as_str().unwrap(),
+            Some(json!({ "id_token": "x" })),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.problem()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "serverInternal")
+    );
+    let still = w.post(oidc["url"].as_str().unwrap(), None).await;
+    assert_eq!(still.body["status"], "pending");
+}
