@@ -111,6 +111,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The issuing intermediate (none: finalize answers `serverInternal`).
+    pub issuer: Option<crate::issuer::Issuer>,
 }
 
 impl AppState {

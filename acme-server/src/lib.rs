@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod app;
+pub mod issuer;
 pub mod store;
 
 pub use app::{AppState, Provisioner, ProvisionerKind, Settings, SharedState};

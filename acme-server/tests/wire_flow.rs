@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 /// The authority, the backend's keys, and a Wire device with its ACME account.
 struct World {
     authority: Authority,
+    root: x509_cert::Certificate,
     backend: BackendKeys,
     nonces: MemoryNonceStore,
     account: Signer,
@@ -32,13 +33,17 @@ struct World {
 
 impl World {
     async fn new(database: Database) -> Option<Self> {
+        let (issuer, root) = common::TestPki::new().issuer();
         let backend: BackendKeys = KeyAlgorithm::ALL
             .into_iter()
             .map(|a| Signer::ephemeral(a).unwrap())
             .collect();
-        let authority =
-            Authority::with_backend_keys(database, BackendPublicKeys::new(backend.public_keys()))
-                .await?;
+        let authority = Authority::with(
+            database,
+            BackendPublicKeys::new(backend.public_keys()),
+            Some(issuer),
+        )
+        .await?;
         let account = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
         let account_url = authority.account(&account).await;
         let client_id: ClientId =
@@ -52,6 +57,7 @@ impl World {
         );
         Some(Self {
             authority,
+            root,
             backend,
             nonces: MemoryNonceStore::default(),
             account,
@@ -155,6 +161,95 @@ impl World {
     }
 }
 
+impl World {
+    /// Stands in for `wire-oidc-01` (not built yet): records the user challenge as validated
+    /// with the claims an IdP would vouch for, through the same store call the validator uses.
+    async fn pass_oidc(&self, oidc: &Value) {
+        let url = oidc["url"].as_str().unwrap();
+        let mut parts = url.rsplit('/');
+        let (_, authz_id) = (parts.next().unwrap(), parts.next().unwrap());
+        let store = &self.authority.state.store;
+        let (authz, order) = store
+            .authorization("wire", authz_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let claims =
+            json!({ "name": "Alice Smith", "preferred_username": self.ids.handle().to_uri() });
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!(
+            store
+                .finish_challenge(
+                    &authz.challenges[0],
+                    &order.id,
+                    Ok(Some(("oidc_claims", claims))),
+                    now
+                )
+                .await
+                .unwrap()
+        );
+    }
+
+    /// An order whose two challenges have passed.
+    async fn ready_order(&self) -> Reply {
+        let (order, dpop, oidc) = self.order().await;
+        let token = self.access_token(&dpop);
+        let reply = self
+            .post(
+                dpop["url"].as_str().unwrap(),
+                Some(json!({ "access_token": token })),
+            )
+            .await;
+        assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
+        self.pass_oidc(&oidc).await;
+        let order = self.post(order.header("location").unwrap(), None).await;
+        assert_eq!(order.body["status"], "ready");
+        order
+    }
+
+    /// A CSR as Wire clients build it (§7.1), editable.
+    fn csr(
+        &self,
+        key: &Signer,
+        edit: impl FnOnce(&mut Vec<e2ei_core::x509::NameAttribute>, &mut Vec<String>),
+    ) -> String {
+        use e2ei_core::oid;
+        use e2ei_core::x509::{CsrToBeSigned, NameAttribute, build_name, subject_alt_name_uris};
+        let mut subject = vec![
+            NameAttribute {
+                oid: oid::ORGANIZATION,
+                value: "wire.example.com".into(),
+            },
+            NameAttribute {
+                oid: oid::DISPLAY_NAME,
+                value: "Alice Smith".into(),
+            },
+        ];
+        let mut uris = vec![self.client_id.to_uri(), self.ids.handle().to_uri()];
+        edit(&mut subject, &mut uris);
+        let san = subject_alt_name_uris(&uris).unwrap();
+        let tbs = CsrToBeSigned::with_extensions(
+            build_name(&subject).unwrap(),
+            key.public_key(),
+            vec![san],
+        )
+        .unwrap();
+        let signature = key.sign(tbs.der()).unwrap().to_x509().unwrap();
+        let csr = tbs.into_csr(&signature).unwrap();
+        use base64::Engine;
+        use der::Encode;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(csr.to_der().unwrap())
+    }
+
+    async fn finalize(&self, order: &Reply, csr: String) -> Reply {
+        self.post(
+            order.body["finalize"].as_str().unwrap(),
+            Some(json!({ "csr": csr })),
+        )
+        .await
+    }
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { super::$name(super::World::new(super::Database::Sqlite).await.unwrap()).await; } )* }
@@ -171,6 +266,10 @@ on_both_databases!(
     orders_belong_to_their_account,
     deactivating_an_authorization_invalidates_the_order,
     wire_oidc_01_is_not_validated_yet_and_stays_pending,
+    finalize_issues_a_wire_leaf_that_validates_to_the_root,
+    finalize_refuses_orders_that_are_not_ready,
+    finalize_rejects_csrs_that_do_not_match_the_order,
+    certificates_belong_to_their_account,
 );
 
 async fn new_order_has_one_wire_challenge_per_authorization_with_targets(w: World) {
@@ -392,4 +491,166 @@ async fn wire_oidc_01_is_not_validated_yet_and_stays_pending(w: World) {
     );
     let still = w.post(oidc["url"].as_str().unwrap(), None).await;
     assert_eq!(still.body["status"], "pending");
+}
+
+async fn finalize_issues_a_wire_leaf_that_validates_to_the_root(w: World) {
+    use e2ei_core::x509::{certificate_public_key, certificates_from_pem_or_der, name_attribute};
+    let order = w.ready_order().await;
+    let mls_key = Signer::ephemeral(KeyAlgorithm::Ed25519).unwrap();
+    let done = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.body["status"], "valid");
+    let cert_url = done.body["certificate"].as_str().unwrap();
+    // Finalizing again is a no-op that shows the valid order.
+    let again = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
+    assert_eq!(again.body["certificate"], cert_url);
+
+    let download = w.post(cert_url, None).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(
+        download.header("content-type"),
+        Some("application/pem-certificate-chain")
+    );
+    assert!(download.text.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(
+        download.text.matches("BEGIN").count(),
+        2,
+        "only CERTIFICATE blocks: leaf and intermediate, no root"
+    );
+    let chain = certificates_from_pem_or_der(download.text.as_bytes()).unwrap();
+    assert_eq!(chain.len(), 2);
+    let leaf = &chain[0];
+    let tbs = leaf.tbs_certificate();
+    assert_eq!(
+        name_attribute(tbs.subject(), e2ei_core::oid::COMMON_NAME).as_deref(),
+        Some("Alice Smith")
+    );
+    assert_eq!(
+        name_attribute(tbs.subject(), e2ei_core::oid::ORGANIZATION).as_deref(),
+        Some("wire.example.com")
+    );
+    assert_eq!(&certificate_public_key(leaf).unwrap(), mls_key.public_key());
+    let uris = san_uris(leaf);
+    assert!(uris.contains(&w.client_id.to_certificate_uri()), "{uris:?}");
+    assert!(uris.contains(&w.ids.handle().to_uri()), "{uris:?}");
+    let options = e2ei_core::path::ValidationOptions::default()
+        .with_required_eku(e2ei_core::oid::KP_CLIENT_AUTH);
+    e2ei_core::path::validate_path(
+        std::slice::from_ref(&w.root),
+        &chain[1..],
+        leaf,
+        time::OffsetDateTime::now_utc(),
+        &options,
+    )
+    .unwrap();
+}
+
+async fn finalize_refuses_orders_that_are_not_ready(w: World) {
+    let (order, _, _) = w.order().await;
+    let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let reply = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
+    assert_eq!(
+        (reply.status, reply.problem()),
+        (StatusCode::FORBIDDEN, "orderNotReady")
+    );
+}
+
+async fn finalize_rejects_csrs_that_do_not_match_the_order(w: World) {
+    use e2ei_core::oid;
+    use e2ei_core::x509::NameAttribute;
+    let order = w.ready_order().await;
+    let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "other client id",
+            w.csr(&mls_key, |_, uris| {
+                uris[0] = "wireapp://yRbSiljXSnCl77-QkM634g!1@wire.example.com".into()
+            }),
+        ),
+        (
+            "other handle",
+            w.csr(&mls_key, |_, uris| {
+                uris[1] = "wireapp://%40mallory@wire.example.com".into()
+            }),
+        ),
+        (
+            "one URI",
+            w.csr(&mls_key, |_, uris| {
+                uris.pop();
+            }),
+        ),
+        (
+            "CN present",
+            w.csr(&mls_key, |subject, _| {
+                subject.push(NameAttribute {
+                    oid: oid::COMMON_NAME,
+                    value: "Alice Smith".into(),
+                })
+            }),
+        ),
+        (
+            "wrong O",
+            w.csr(&mls_key, |subject, _| {
+                subject[0].value = "evil.example.com".into()
+            }),
+        ),
+        (
+            "wrong display name",
+            w.csr(&mls_key, |subject, _| subject[1].value = "Mallory".into()),
+        ),
+        ("account key", w.csr(&w.account, |_, _| {})),
+        ("not base64url", "!!!".into()),
+        ("not a CSR", "AAAA".into()),
+    ];
+    for (what, csr) in cases {
+        let reply = w.finalize(&order, csr).await;
+        assert_eq!(reply.problem(), "badCSR", "{what}: {:?}", reply.body);
+    }
+    // Nothing changed: the order is still ready, and a good CSR still works.
+    let still = w.post(order.header("location").unwrap(), None).await;
+    assert_eq!(still.body["status"], "ready");
+    assert_eq!(
+        w.finalize(&order, w.csr(&mls_key, |_, _| {})).await.body["status"],
+        "valid"
+    );
+}
+
+async fn certificates_belong_to_their_account(w: World) {
+    let order = w.ready_order().await;
+    let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let done = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
+    let cert_url = done.body["certificate"].as_str().unwrap();
+    let mallory = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let mallory_url = w.authority.account(&mallory).await;
+    let reply = w
+        .authority
+        .post(
+            "wire",
+            &mallory,
+            &KeyRef::Kid(mallory_url),
+            cert_url.trim_start_matches(BASE),
+            None,
+        )
+        .await;
+    assert_eq!(reply.problem(), "unauthorized");
+}
+
+fn san_uris(cert: &x509_cert::Certificate) -> Vec<String> {
+    use der::Decode;
+    use x509_cert::ext::pkix::SubjectAltName;
+    use x509_cert::ext::pkix::name::GeneralName;
+    let mut out = Vec::new();
+    for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
+        if ext.extn_id == e2ei_core::oid::SUBJECT_ALT_NAME {
+            for name in SubjectAltName::from_der(ext.extn_value.as_bytes())
+                .unwrap()
+                .0
+            {
+                if let GeneralName::UniformResourceIdentifier(uri) = name {
+                    out.push(uri.to_string());
+                }
+            }
+        }
+    }
+    out
 }

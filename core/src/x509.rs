@@ -698,11 +698,30 @@ pub struct CsrToBeSigned {
 impl CsrToBeSigned {
     /// A request for `subject` certifying `key`.
     pub fn new(subject: Name, key: &PublicKey) -> Result<Self, X509Error> {
+        Self::with_extensions(subject, key, Vec::new())
+    }
+
+    /// A request that also asks for `extensions` (an `extensionRequest` attribute, RFC 2985),
+    /// as a Wire client's CSR carries its subjectAltName (protocol doc §7.1).
+    pub fn with_extensions(
+        subject: Name,
+        key: &PublicKey,
+        extensions: Vec<Extension>,
+    ) -> Result<Self, X509Error> {
+        let mut attributes = x509_cert::attr::Attributes::new();
+        if !extensions.is_empty() {
+            let attribute =
+                x509_cert::attr::Attribute::try_from(x509_cert::request::ExtensionReq(extensions))
+                    .map_err(enc("extensionRequest"))?;
+            attributes
+                .insert(attribute)
+                .map_err(enc("extensionRequest"))?;
+        }
         let info = x509_cert::request::CertReqInfo {
             version: x509_cert::request::Version::V1,
             subject,
             public_key: key.spki().clone(),
-            attributes: Default::default(),
+            attributes,
         };
         Ok(Self {
             der: info.to_der().map_err(enc("CertificationRequestInfo"))?,
@@ -724,6 +743,28 @@ impl CsrToBeSigned {
             signature: BitString::from_bytes(signature_x509).map_err(enc("signature"))?,
         })
     }
+}
+
+/// The extensions a CSR asks for in its `extensionRequest` attribute(s).
+pub fn csr_requested_extensions(
+    csr: &x509_cert::request::CertReq,
+) -> Result<Vec<Extension>, X509Error> {
+    let mut out = Vec::new();
+    for attribute in csr.info.attributes.iter() {
+        if attribute.oid != <x509_cert::request::ExtensionReq as const_oid::AssociatedOid>::OID {
+            continue;
+        }
+        for value in attribute.values.iter() {
+            let request = value
+                .decode_as::<x509_cert::request::ExtensionReq>()
+                .map_err(|e: der::Error| X509Error::Parse {
+                    what: "CSR extensionRequest",
+                    reason: e.to_string(),
+                })?;
+            out.extend(request.0);
+        }
+    }
+    Ok(out)
 }
 
 /// Verifies a CSR's self-signature and returns its key.

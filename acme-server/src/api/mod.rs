@@ -19,6 +19,7 @@ use crate::store::AccountRow;
 
 mod accounts;
 mod directory;
+mod finalize;
 mod orders;
 
 /// All routes.
@@ -37,6 +38,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/order/{id}", post(orders::order))
         .route("/authz/{id}", post(orders::authz))
         .route("/challenge/{authz}/{id}", post(orders::challenge))
+        .route("/order/{id}/finalize", post(finalize::finalize))
+        .route("/certificate/{id}", post(finalize::certificate))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             acme_headers,

@@ -199,7 +199,7 @@ pub(super) async fn new_order(
 }
 
 /// The order `id`, which must belong to `account`.
-async fn owned_order(
+pub(super) async fn owned_order_for(
     state: &AppState,
     provisioner: &str,
     id: &str,
@@ -229,9 +229,20 @@ pub(super) async fn order(
     let account = auth
         .account
         .ok_or_else(|| AcmeError(Problem::server_internal()))?;
-    let order = owned_order(&state, &p.name, &id, &account).await?;
+    let order = owned_order_for(&state, &p.name, &id, &account).await?;
+    order_response(&state, &order).await
+}
+
+/// An order as answered (with its `Location`).
+pub(super) async fn order_response(state: &AppState, order: &OrderRow) -> AcmeResult {
     let authzs = state.store.authorizations_of(&order.id).await?;
-    Ok(Json(order_json(&state, &order, &authzs)).into_response())
+    let url = state
+        .settings
+        .url(&order.provisioner, &format!("order/{}", order.id));
+    Ok(with_location(
+        Json(order_json(state, order, &authzs)).into_response(),
+        &url,
+    ))
 }
 
 pub(super) async fn orders_list(

@@ -12,7 +12,7 @@ use sqlx::Row;
 
 mod orders;
 
-pub use orders::{AuthzRow, ChallengeRow, NewAuthz, OrderRow};
+pub use orders::{AuthzRow, CertificateRow, ChallengeRow, NewAuthz, OrderRow};
 
 /// The authority's migrations.
 pub const MIGRATIONS: &[Migration] = &[
@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "orders",
         sql: include_str!("../../migrations/0002_orders.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "certificates",
+        sql: include_str!("../../migrations/0003_certificates.sql"),
     },
 ];
 

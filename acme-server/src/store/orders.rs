@@ -102,6 +102,25 @@ pub struct ChallengeRow {
     pub error: Option<Problem>,
 }
 
+/// An issued certificate.
+#[derive(Debug, Clone)]
+pub struct CertificateRow {
+    /// Id (the last segment of its URL).
+    pub id: String,
+    /// Provisioner name.
+    pub provisioner: String,
+    /// The order it completed.
+    pub order_id: String,
+    /// The account that ordered it.
+    pub account_id: String,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// The PEM chain served: leaf first, no root.
+    pub chain_pem: String,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+}
+
 /// An authorization to create with a new order.
 #[derive(Debug, Clone)]
 pub struct NewAuthz {
@@ -403,6 +422,86 @@ impl Store {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Moves a ready order to `processing`; false if it was not ready (another finalize won).
+    pub async fn start_processing(&self, order_id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
+            .bind(name(&OrderStatus::Processing))
+            .bind(order_id)
+            .bind(name(&OrderStatus::Ready))
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a processing order invalid with `error` (issuance failed).
+    pub async fn fail_order(&self, order_id: &str, error: &Problem) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE orders SET status = $1, error = $2 WHERE id = $3")
+            .bind(name(&OrderStatus::Invalid))
+            .bind(serde_json::to_string(error).ok())
+            .bind(order_id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records an issued certificate and completes its order, in one transaction, before the
+    /// certificate is handed out.
+    pub async fn record_certificate(
+        &self,
+        cert: &CertificateRow,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO certificates (id, provisioner, order_id, account_id, serial, chain_pem, not_after, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&cert.id)
+        .bind(&cert.provisioner)
+        .bind(&cert.order_id)
+        .bind(&cert.account_id)
+        .bind(&cert.serial)
+        .bind(&cert.chain_pem)
+        .bind(cert.not_after)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE orders SET status = $1, certificate_id = $2 WHERE id = $3")
+            .bind(name(&OrderStatus::Valid))
+            .bind(&cert.id)
+            .bind(&cert.order_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// A certificate of `provisioner`.
+    pub async fn certificate(
+        &self,
+        provisioner: &str,
+        id: &str,
+    ) -> Result<Option<CertificateRow>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, provisioner, order_id, account_id, serial, chain_pem, not_after FROM certificates WHERE provisioner = $1 AND id = $2",
+        )
+        .bind(provisioner)
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|row| {
+            Ok(CertificateRow {
+                id: row.try_get("id")?,
+                provisioner: row.try_get("provisioner")?,
+                order_id: row.try_get("order_id")?,
+                account_id: row.try_get("account_id")?,
+                serial: row.try_get("serial")?,
+                chain_pem: row.try_get("chain_pem")?,
+                not_after: row.try_get("not_after")?,
+            })
+        })
+        .transpose()
     }
 
     /// Deactivates an authorization (and so invalidates its pending order).

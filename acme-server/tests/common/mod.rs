@@ -27,6 +27,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The raw body (PEM chains are not JSON).
+    pub text: String,
 }
 
 impl Reply {
@@ -44,6 +46,7 @@ impl Reply {
 
 pub struct Authority {
     pub router: Router,
+    pub state: Arc<AppState>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -55,13 +58,14 @@ pub enum Database {
 
 impl Authority {
     pub async fn new(database: Database) -> Option<Self> {
-        Self::with_backend_keys(database, BackendPublicKeys::default()).await
+        Self::with(database, BackendPublicKeys::default(), None).await
     }
 
     /// An authority whose Wire provisioner trusts `backend_keys`.
-    pub async fn with_backend_keys(
+    pub async fn with(
         database: Database,
         backend_keys: BackendPublicKeys,
+        issuer: Option<e2ei_acme_server::issuer::Issuer>,
     ) -> Option<Self> {
         let (url, dir) = match database {
             Database::Sqlite => {
@@ -102,9 +106,11 @@ impl Authority {
             store: Store::connect(&url, DEFAULT_NONCE_TTL).await.unwrap(),
             settings,
             clock: Arc::new(SystemClock),
+            issuer,
         });
         Some(Self {
-            router: api::router(state),
+            router: api::router(state.clone()),
+            state,
             _dir: dir,
         })
     }
@@ -116,6 +122,7 @@ impl Authority {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
+            text: String::from_utf8_lossy(&bytes).into_owned(),
             status,
             headers,
             body,
@@ -223,4 +230,108 @@ fn rand_suffix() -> usize {
     let mut b = [0u8; 4];
     aws_lc_rs::rand::fill(&mut b).unwrap();
     u32::from_be_bytes(b) as usize
+}
+
+/// A test PKI for `wire.example.com`: a P-384 root and a P-256 intermediate with URI and DNS
+/// name constraints, built with e2ei-core's builders as the ceremonies do.
+pub struct TestPki {
+    pub root: x509_cert::Certificate,
+    pub intermediate: x509_cert::Certificate,
+    pub intermediate_key: Signer,
+}
+
+impl TestPki {
+    pub fn new() -> Self {
+        use e2ei_core::ciphersuite::KeyAlgorithm;
+        use e2ei_core::oid;
+        use e2ei_core::x509::{
+            CertificateParts, NameAttribute, ToBeSigned, authority_key_identifier,
+            basic_constraints, build_name, key_usage, name_constraints, random_serial,
+            subject_key_identifier, validity,
+        };
+        use x509_cert::ext::pkix::KeyUsages;
+        let now = time::OffsetDateTime::now_utc();
+        let name = |cn: &str| {
+            build_name(&[
+                NameAttribute {
+                    oid: oid::ORGANIZATION,
+                    value: "wire.example.com".into(),
+                },
+                NameAttribute {
+                    oid: oid::COMMON_NAME,
+                    value: cn.into(),
+                },
+            ])
+            .unwrap()
+        };
+        let sign = |tbs: ToBeSigned, key: &Signer| {
+            let signature = key.sign(tbs.der()).unwrap().to_x509().unwrap();
+            tbs.into_certificate(&signature).unwrap()
+        };
+        let root_key = Signer::ephemeral(KeyAlgorithm::P384).unwrap();
+        let root = sign(
+            ToBeSigned::new(CertificateParts {
+                serial: random_serial().unwrap(),
+                issuer: name("Test Root"),
+                subject: name("Test Root"),
+                validity: validity(
+                    now - time::Duration::hours(1),
+                    now + time::Duration::days(3650),
+                )
+                .unwrap(),
+                subject_public_key: root_key.public_key().clone(),
+                issuer_algorithm: KeyAlgorithm::P384,
+                extensions: vec![
+                    basic_constraints(true, Some(1)).unwrap(),
+                    key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
+                    subject_key_identifier(root_key.public_key()).unwrap(),
+                ],
+            })
+            .unwrap(),
+            &root_key,
+        );
+        let intermediate_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+        let intermediate = sign(
+            ToBeSigned::new(CertificateParts {
+                serial: random_serial().unwrap(),
+                issuer: name("Test Root"),
+                subject: name("Test Intermediate"),
+                validity: validity(
+                    now - time::Duration::hours(1),
+                    now + time::Duration::days(365),
+                )
+                .unwrap(),
+                subject_public_key: intermediate_key.public_key().clone(),
+                issuer_algorithm: KeyAlgorithm::P384,
+                extensions: vec![
+                    basic_constraints(true, Some(0)).unwrap(),
+                    key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
+                    subject_key_identifier(intermediate_key.public_key()).unwrap(),
+                    authority_key_identifier(&root_key.public_key().key_identifier()).unwrap(),
+                    name_constraints(&["wire.example.com".into()], &["wire.example.com".into()])
+                        .unwrap(),
+                ],
+            })
+            .unwrap(),
+            &root_key,
+        );
+        Self {
+            root,
+            intermediate,
+            intermediate_key,
+        }
+    }
+
+    /// The issuer the authority signs with (moves the intermediate key).
+    pub fn issuer(self) -> (e2ei_acme_server::issuer::Issuer, x509_cert::Certificate) {
+        let issuer = e2ei_acme_server::issuer::Issuer::new(
+            self.intermediate_key,
+            self.intermediate,
+            Vec::new(),
+            Some("https://acme.wire.example.com/crl".into()),
+            e2ei_acme_server::issuer::DEFAULT_MAX_VALIDITY,
+        )
+        .unwrap();
+        (issuer, self.root)
+    }
 }

@@ -1,0 +1,273 @@
+//! `POST order/{id}/finalize` and `POST certificate/{id}` (RFC 8555 §7.4, §7.4.2; protocol doc
+//! §7.1, §7.3, §7.4, §15.6, §15.7).
+//!
+//! Finalize checks the CSR — signed by its own key, which is not the account key; subject
+//! exactly `O=<domain>` and the displayName attribute equal to the identifiers (no CN); SANs
+//! exactly the client-id and handle URIs of the order (either `!` or `%21` spelling) — and then
+//! issues a leaf whose identity comes from the validated tokens, not from the CSR. The order is
+//! moved to `processing` first (one finalize wins), and the certificate is recorded before the
+//! answer.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use der::Decode;
+use e2ei_acme::messages::{FinalizeRequest, OrderStatus};
+use e2ei_acme::{Problem, ProblemType};
+use e2ei_core::id::{ClientId, QualifiedHandle};
+use e2ei_core::identifier::WireDeviceIdentifier;
+use e2ei_core::key::PublicKey;
+use e2ei_core::oid;
+use e2ei_core::profile::WireLeafExpectations;
+use e2ei_core::x509::{csr_requested_extensions, name_attribute, serial_to_hex, verify_csr};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::request::CertReq;
+
+use super::orders::owned_order_for;
+use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
+use crate::app::SharedState;
+use crate::store::{CertificateRow, OrderRow, random_token};
+
+/// `Content-Type` of the certificate chain.
+pub(super) const PEM_CHAIN: &str = "application/pem-certificate-chain";
+
+fn bad_csr(detail: impl Into<String>) -> Problem {
+    Problem::new(ProblemType::BadCsr, detail)
+}
+
+pub(super) async fn finalize(
+    State(state): State<SharedState>,
+    Path((name, id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AcmeResult {
+    let p = provisioner(&state, &name)?;
+    let auth = authenticate(&state, p, uri.path(), &headers, &body, KeyMode::Kid).await?;
+    let account = auth
+        .account
+        .ok_or_else(|| AcmeError(Problem::server_internal()))?;
+    let order = owned_order_for(&state, &p.name, &id, &account).await?;
+    match order.effective_status(state.now()) {
+        OrderStatus::Ready => {}
+        OrderStatus::Valid => return super::orders::order_response(&state, &order).await,
+        OrderStatus::Pending => {
+            return Err(Problem::new(ProblemType::OrderNotReady, "the order is not ready").into());
+        }
+        OrderStatus::Processing => {
+            return Err(
+                Problem::new(ProblemType::OrderNotReady, "the order is being processed").into(),
+            );
+        }
+        OrderStatus::Invalid => {
+            return Err(Problem::new(ProblemType::OrderNotReady, "the order was abandoned").into());
+        }
+    }
+    let request: FinalizeRequest = auth.request.payload_as()?;
+    let issuer = state.issuer.as_ref().ok_or_else(|| {
+        AcmeError(Problem::new(
+            ProblemType::ServerInternal,
+            "no issuing CA is configured",
+        ))
+    })?;
+    let (identity, key) = check_csr(&order, &request.csr, &account.jwk)?;
+    if !state.store.start_processing(&order.id).await? {
+        return Err(
+            Problem::new(ProblemType::OrderNotReady, "the order is being processed").into(),
+        );
+    }
+    let now =
+        OffsetDateTime::from_unix_timestamp(state.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let (not_before, not_after) = leaf_window(&order, now, issuer.max_validity());
+    let issued = issuer
+        .issue_wire_leaf(&identity, key, not_before, not_after)
+        .and_then(|leaf| Ok((issuer.chain_pem(&leaf)?, leaf)));
+    let (chain_pem, leaf) = match issued {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, order = %order.id, "issuance failed");
+            let problem = Problem::server_internal();
+            state.store.fail_order(&order.id, &problem).await?;
+            return Err(problem.into());
+        }
+    };
+    let cert = CertificateRow {
+        id: random_token(18),
+        provisioner: p.name.clone(),
+        order_id: order.id.clone(),
+        account_id: account.id.clone(),
+        serial: serial_to_hex(leaf.tbs_certificate().serial_number()),
+        chain_pem,
+        not_after: not_after.unix_timestamp(),
+    };
+    state.store.record_certificate(&cert, state.now()).await?;
+    let order = state
+        .store
+        .order(&p.name, &order.id)
+        .await?
+        .ok_or_else(|| AcmeError(Problem::server_internal()))?;
+    super::orders::order_response(&state, &order).await
+}
+
+/// The leaf's validity: from the order's notBefore (not before now), for the order's notAfter
+/// or the issuer's maximum, whichever is sooner.
+fn leaf_window(
+    order: &OrderRow,
+    now: OffsetDateTime,
+    max: std::time::Duration,
+) -> (OffsetDateTime, OffsetDateTime) {
+    let parse = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+    };
+    let not_before = parse(&order.not_before).filter(|t| *t > now).unwrap_or(now);
+    let latest = not_before + max;
+    let not_after = parse(&order.not_after)
+        .filter(|t| *t < latest && *t > not_before)
+        .unwrap_or(latest);
+    (not_before, not_after)
+}
+
+/// §7.1 / §7.4 checks; the leaf identity from the validated tokens, and the CSR key.
+fn check_csr(
+    order: &OrderRow,
+    csr_b64: &str,
+    account_key: &e2ei_core::jwk::Jwk,
+) -> Result<(WireLeafExpectations, PublicKey), Problem> {
+    let der = URL_SAFE_NO_PAD
+        .decode(csr_b64)
+        .map_err(|_| bad_csr("csr is not unpadded base64url"))?;
+    let csr = CertReq::from_der(&der)
+        .map_err(|e| bad_csr(format!("csr is not a PKCS#10 request: {e}")))?;
+    let key = verify_csr(&csr).map_err(|e| bad_csr(e.to_string()))?;
+    if &key == account_key.public_key() {
+        return Err(bad_csr(
+            "the CSR certifies the ACME account key; use the MLS signature key",
+        ));
+    }
+    let device = order
+        .identifiers
+        .iter()
+        .find(|i| i.kind == e2ei_core::identifier::WIREAPP_DEVICE)
+        .ok_or_else(|| bad_csr("the order has no wireapp-device identifier"))?;
+    let device =
+        WireDeviceIdentifier::from_value_str(&device.value).map_err(|e| bad_csr(e.to_string()))?;
+
+    let subject = &csr.info.subject;
+    if name_attribute(subject, oid::COMMON_NAME).is_some() {
+        return Err(bad_csr("the CSR subject must not carry a CN"));
+    }
+    let organization = name_attribute(subject, oid::ORGANIZATION).unwrap_or_default();
+    if !organization.eq_ignore_ascii_case(device.domain().as_str()) {
+        return Err(bad_csr(format!(
+            "CSR O `{organization}` is not the domain `{}`",
+            device.domain()
+        )));
+    }
+    let display_name = name_attribute(subject, oid::DISPLAY_NAME).unwrap_or_default();
+    if display_name != device.name().as_str() {
+        return Err(bad_csr("CSR displayName does not match the identifiers"));
+    }
+
+    let mut uris = Vec::new();
+    for extension in csr_requested_extensions(&csr).map_err(|e| bad_csr(e.to_string()))? {
+        if extension.extn_id != oid::SUBJECT_ALT_NAME {
+            continue;
+        }
+        let san = SubjectAltName::from_der(extension.extn_value.as_bytes())
+            .map_err(|e| bad_csr(format!("subjectAltName: {e}")))?;
+        for name in san.0 {
+            match name {
+                GeneralName::UniformResourceIdentifier(uri) => uris.push(uri.to_string()),
+                GeneralName::Rfc822Name(_) => return Err(bad_csr("e-mail SANs are not allowed")),
+                GeneralName::DnsName(_) | GeneralName::IpAddress(_) => {
+                    return Err(bad_csr(
+                        "DNS and IP SANs do not match the order's identifiers",
+                    ));
+                }
+                _ => return Err(bad_csr("unexpected SAN type")),
+            }
+        }
+    }
+    let mismatch = || bad_csr("CSR URIs do not match identifiers exactly");
+    if uris.len() != 2 {
+        return Err(mismatch());
+    }
+    let client_ids: Vec<ClientId> = uris
+        .iter()
+        .filter_map(|u| ClientId::from_uri(u).ok())
+        .collect();
+    let handles: Vec<QualifiedHandle> = uris.iter().filter_map(|u| u.parse().ok()).collect();
+    if client_ids != [device.client_id().clone()] || handles != [device.handle().clone()] {
+        return Err(mismatch());
+    }
+
+    // The leaf's identity comes from the validated tokens (protocol doc §7.2).
+    let (dpop, oidc) = match (&order.dpop_claims, &order.oidc_claims) {
+        (Some(d), Some(o)) => (d, o),
+        _ => {
+            return Err(Problem::new(
+                ProblemType::OrderNotReady,
+                "the order lacks validated token data",
+            ));
+        }
+    };
+    let claim = |v: &Value, n: &str| {
+        v.get(n)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let client_id =
+        ClientId::from_uri(&claim(dpop, "sub")).map_err(|_| Problem::server_internal())?;
+    let identity = WireLeafExpectations {
+        display_name: claim(oidc, "name"),
+        domain: device.domain().as_str().to_owned(),
+        client_id_uri: client_id.to_certificate_uri(),
+        handle_uri: claim(oidc, "preferred_username"),
+    };
+    Ok((identity, key))
+}
+
+pub(super) async fn certificate(
+    State(state): State<SharedState>,
+    Path((name, id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AcmeResult {
+    let p = provisioner(&state, &name)?;
+    let auth = authenticate(&state, p, uri.path(), &headers, &body, KeyMode::Kid).await?;
+    auth.request.require_post_as_get()?;
+    let account = auth
+        .account
+        .ok_or_else(|| AcmeError(Problem::server_internal()))?;
+    let cert = state
+        .store
+        .certificate(&p.name, &id)
+        .await?
+        .ok_or_else(|| {
+            let mut p = Problem::malformed("no such certificate");
+            p.status = 404;
+            AcmeError(p)
+        })?;
+    if cert.account_id != account.id {
+        return Err(Problem::unauthorized("the certificate belongs to another account").into());
+    }
+    Ok(pem_chain(cert.chain_pem))
+}
+
+fn pem_chain(pem: String) -> Response {
+    let mut response = (StatusCode::OK, pem).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PEM_CHAIN));
+    response
+}
