@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use e2ei_core::ciphersuite::KeyAlgorithm;
 use e2ei_core::id::Domain;
+use e2ei_service::{LogFormat, TlsFiles};
 use e2ei_signer::KeyUri;
 use serde::Deserialize;
 
@@ -52,33 +53,12 @@ pub struct Config {
     #[serde(default)]
     pub log_format: LogFormat,
     /// TLS, or plain HTTP when absent.
-    pub tls: Option<TlsConfig>,
+    pub tls: Option<TlsFiles>,
     /// Token keys.
     pub tokens: TokensConfig,
     /// DPoP settings and keys.
     #[serde(default)]
     pub dpop: DpopConfig,
-}
-
-/// Log output.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// TLS files.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM certificate chain.
-    pub certificate: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
 }
 
 /// Wire token keys.

@@ -11,14 +11,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use e2ei_backend::config::{Config, LogFormat};
+use e2ei_backend::config::Config;
 use e2ei_backend::db::redact;
 use e2ei_backend::zauth::ZauthKeys;
 use e2ei_backend::{AppState, api};
 use e2ei_core::ciphersuite::KeyAlgorithm;
 use e2ei_core::clock::SystemClock;
 use e2ei_dpop::BackendKeys;
-use e2ei_signer::{GenerateOptions, KeyUri, Signer, SignerError};
+use e2ei_service::{generate_missing_keys, init_logs, open_key, serve};
 
 #[derive(Parser)]
 #[command(name = "e2ei-backend", version, about = "The e2ei messaging backend")]
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config),
+        Command::Serve => run(config),
         Command::GenerateKeys => generate_keys(&config),
         Command::DpopKeys => print_dpop_keys(&config),
     };
@@ -63,15 +63,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn open(uri: &str) -> Result<Signer, String> {
-    let parsed: KeyUri = uri.parse().map_err(|e: SignerError| e.to_string())?;
-    Signer::open(&parsed).map_err(|e| e.to_string())
-}
-
 fn dpop_keys(config: &Config) -> Result<BackendKeys, String> {
     let mut keys = BackendKeys::new();
     for key in &config.dpop.keys {
-        let signer = open(&key.uri)?;
+        let signer = open_key(&key.uri)?;
         if signer.algorithm() != key.alg {
             return Err(format!(
                 "{} is a {} key, configured as {}",
@@ -95,19 +90,8 @@ fn generate_keys(config: &Config) -> Result<(), String> {
         .iter()
         .map(|u| (u.as_str(), KeyAlgorithm::Ed25519))
         .chain(config.dpop.keys.iter().map(|k| (k.uri.as_str(), k.alg)));
-    for (uri, alg) in wanted {
-        let parsed: KeyUri = uri.parse().map_err(|e: SignerError| e.to_string())?;
-        if let KeyUri::File(file) = &parsed {
-            if file.path.exists() {
-                continue;
-            }
-            if let Some(dir) = file.path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            }
-            let signer = Signer::generate(&parsed, alg, &GenerateOptions::default())
-                .map_err(|e| e.to_string())?;
-            println!("generated {alg} key {}", signer.describe());
-        }
+    for line in generate_missing_keys(wanted)? {
+        println!("{line}");
     }
     Ok(())
 }
@@ -121,26 +105,23 @@ fn print_dpop_keys(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("E2EI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-fn serve(config: Config) -> Result<(), String> {
+fn run(config: Config) -> Result<(), String> {
     init_logs(config.log_format);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let settings = config.settings()?;
-        let token_keys = config.tokens.keys.iter().map(|u| open(u)).collect::<Result<Vec<_>, _>>()?;
+        let token_keys = config
+            .tokens
+            .keys
+            .iter()
+            .map(|u| open_key(u))
+            .collect::<Result<Vec<_>, _>>()?;
         let zauth = ZauthKeys::new(token_keys)?;
         let dpop_keys = dpop_keys(&config)?;
         if dpop_keys.public_keys().is_empty() {
-            tracing::warn!("no DPoP keys configured: access-token requests will get no-server-key-bundle");
+            tracing::warn!(
+                "no DPoP keys configured: access-token requests will get no-server-key-bundle"
+            );
         }
         let db = e2ei_backend::db::connect(&config.database)
             .await
@@ -155,27 +136,8 @@ fn serve(config: Config) -> Result<(), String> {
             hub: Default::default(),
         });
         tokio::spawn(prune_every_hour(state.clone()));
-        let app = api::router(state).into_make_service();
-        let handle = axum_server::Handle::new();
-        tokio::spawn(shutdown_on_signal(handle.clone()));
-        match &config.tls {
-            Some(tls) => {
-                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.certificate, &tls.key)
-                    .await
-                    .map_err(|e| format!("TLS files: {e}"))?;
-                tracing::info!(listen = %config.listen, domain = %config.domain, "serving HTTPS");
-                axum_server::bind_rustls(config.listen, rustls)
-                    .handle(handle)
-                    .serve(app)
-                    .await
-            }
-            None => {
-                tracing::info!(listen = %config.listen, domain = %config.domain, "serving plain HTTP (TLS ends at a proxy)");
-                axum_server::bind(config.listen).handle(handle).serve(app).await
-            }
-        }
-        .map_err(|e| e.to_string())?;
-        tracing::info!("stopped");
+        tracing::info!(domain = %config.domain, "backend starting");
+        serve(api::router(state), config.listen, config.tls.as_ref()).await?;
         Ok(())
     })
 }
@@ -191,24 +153,4 @@ async fn prune_every_hour(state: Arc<AppState>) {
             Err(e) => tracing::warn!(label = e.label(), "pruning notifications failed"),
         }
     }
-}
-
-/// Stops accepting on SIGINT/SIGTERM and lets in-flight requests finish (up to 10 s).
-async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down");
-    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
 }
