@@ -113,6 +113,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The issuing intermediate (none: finalize answers `serverInternal`).
     pub issuer: Option<crate::issuer::Issuer>,
+    /// The trust anchors served at `/roots.pem`.
+    pub roots_pem: Option<String>,
 }
 
 impl AppState {

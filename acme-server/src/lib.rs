@@ -2,11 +2,13 @@
 //! standard), over e2ei-acme's protocol rules and e2ei-sqlstore's storage.
 //!
 //! Built so far: directories per provisioner, nonces, accounts (create, find, update,
-//! deactivate, key rollover, external account binding). Orders, Wire challenges, issuance and
-//! revocation follow.
+//! deactivate, key rollover, external account binding), Wire orders with `wire-dpop-01`,
+//! finalize and issuance, certificate download, `/roots.pem`; the `e2ei-acme-server` binary.
+//! `wire-oidc-01`, standard challenges and revocation follow.
 
 pub mod api;
 pub mod app;
+pub mod config;
 pub mod issuer;
 pub mod store;
 

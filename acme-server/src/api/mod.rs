@@ -47,8 +47,21 @@ pub fn router(state: SharedState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/roots.pem", get(roots))
         .nest("/acme/{provisioner}", acme)
         .with_state(state)
+}
+
+/// `GET /roots.pem`: the trust anchors clients validate chains against (§15.7).
+async fn roots(State(state): State<SharedState>) -> Response {
+    match &state.roots_pem {
+        Some(pem) => (
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            pem.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// A problem as an HTTP response.

@@ -107,6 +107,7 @@ impl Authority {
             settings,
             clock: Arc::new(SystemClock),
             issuer,
+            roots_pem: None,
         });
         Some(Self {
             router: api::router(state.clone()),
@@ -242,6 +243,13 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn new() -> Self {
+        Self::with_intermediate_key(
+            Signer::ephemeral(e2ei_core::ciphersuite::KeyAlgorithm::P256).unwrap(),
+        )
+    }
+
+    /// A PKI whose intermediate holds `intermediate_key` (a file key, for the binary's tests).
+    pub fn with_intermediate_key(intermediate_key: Signer) -> Self {
         use e2ei_core::ciphersuite::KeyAlgorithm;
         use e2ei_core::oid;
         use e2ei_core::x509::{
@@ -290,7 +298,6 @@ impl TestPki {
             .unwrap(),
             &root_key,
         );
-        let intermediate_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
         let intermediate = sign(
             ToBeSigned::new(CertificateParts {
                 serial: random_serial().unwrap(),

@@ -1,0 +1,283 @@
+//! `acme.toml`: the authority's configuration. Relative paths are relative to the file;
+//! `E2EI_ACME_LISTEN`, `E2EI_ACME_DATABASE` and `E2EI_ACME_BASE_URL` override it.
+//!
+//! ```toml
+//! base_url = "https://acme.wire.example.com"   # the origin clients see
+//! listen = "127.0.0.1:8443"
+//! database = "sqlite://acme.db"                # or postgres://…
+//! roots = "pki/root.pem"                        # served at /roots.pem
+//!
+//! [issuer]
+//! key = "file:pki/intermediate.key"             # or pkcs11:… / yubikey:…
+//! certificate = "pki/intermediate.pem"          # issuing certificate first, then any others
+//! crl_url = "https://acme.wire.example.com/crl"
+//!
+//! [[provisioners]]
+//! name = "wire"
+//! [provisioners.wire]
+//! dpop_target = "https://{domain}/clients/{device_id}/access-token"
+//! oidc_issuer = "https://idp.wire.example.com"
+//! backend_keys = ["keys/dpop-ed25519.pub.pem", "keys/dpop-p256.pub.pem"]
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use e2ei_core::key::PublicKey;
+use e2ei_core::x509::certificates_from_pem_or_der;
+use e2ei_dpop::{AcmePolicy, BackendPublicKeys};
+use e2ei_service::{LogFormat, TlsFiles, open_key};
+use e2ei_signer::{KeyUri, SecretSource};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::app::{
+    DEFAULT_NONCE_TTL, EabSettings, Provisioner, ProvisionerKind, Settings, WireSettings,
+};
+use crate::issuer::{DEFAULT_MAX_VALIDITY, Issuer};
+
+/// Environment overrides.
+pub const ENV_LISTEN: &str = "E2EI_ACME_LISTEN";
+/// See [`ENV_LISTEN`].
+pub const ENV_DATABASE: &str = "E2EI_ACME_DATABASE";
+/// See [`ENV_LISTEN`].
+pub const ENV_BASE_URL: &str = "E2EI_ACME_BASE_URL";
+
+/// The file's shape.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The origin clients see (no trailing slash).
+    pub base_url: String,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database: String,
+    /// Logs.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// TLS, or plain HTTP behind a proxy.
+    pub tls: Option<TlsFiles>,
+    /// Trust anchors served at `/roots.pem`.
+    pub roots: Option<PathBuf>,
+    /// The issuing CA.
+    pub issuer: Option<IssuerConfig>,
+    /// Provisioners.
+    pub provisioners: Vec<ProvisionerConfig>,
+}
+
+/// The issuing CA.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// Key URI of the intermediate.
+    pub key: String,
+    /// PEM: the issuing certificate, then further intermediates up to the root (excluded).
+    pub certificate: PathBuf,
+    /// CRL distribution point put in leaves.
+    pub crl_url: Option<String>,
+    /// Longest leaf validity in days (default 90).
+    pub max_validity_days: Option<u64>,
+}
+
+/// One provisioner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionerConfig {
+    /// URL segment.
+    pub name: String,
+    /// Terms of service URL.
+    pub terms_of_service: Option<String>,
+    /// Website.
+    pub website: Option<String>,
+    /// External account binding.
+    pub eab: Option<EabConfig>,
+    /// Wire options; absent: a standard provisioner.
+    pub wire: Option<WireConfig>,
+}
+
+/// External account binding keys, each read from a secret source (`env:NAME` / `file:PATH`,
+/// base64url of the MAC key).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EabConfig {
+    /// Require a binding for new accounts.
+    #[serde(default)]
+    pub required: bool,
+    /// Key id → secret source of the MAC key.
+    #[serde(default)]
+    pub keys: HashMap<String, String>,
+}
+
+/// Wire provisioner options (protocol doc §2.4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireConfig {
+    /// `wire-dpop-01` target template with `{domain}` and `{device_id}`.
+    pub dpop_target: String,
+    /// The IdP issuer (`wire-oidc-01` target).
+    pub oidc_issuer: String,
+    /// PEM public keys of the backend's DPoP signing keys (`e2ei-backend dpop-keys`).
+    pub backend_keys: Vec<PathBuf>,
+    /// Apply the stricter §6.4 access-token checks.
+    #[serde(default)]
+    pub strict: bool,
+}
+
+impl Config {
+    /// Reads `path`, applies environment overrides and resolves relative paths.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut config: Self =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Ok(v) = std::env::var(ENV_LISTEN) {
+            config.listen = v.parse().map_err(|e| format!("{ENV_LISTEN}: {e}"))?;
+        }
+        if let Ok(v) = std::env::var(ENV_DATABASE) {
+            config.database = v;
+        }
+        if let Ok(v) = std::env::var(ENV_BASE_URL) {
+            config.base_url = v;
+        }
+        config.base_url = config.base_url.trim_end_matches('/').to_owned();
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &PathBuf| {
+            if p.is_relative() {
+                base.join(p)
+            } else {
+                p.clone()
+            }
+        };
+        if let Some(rest) = config.database.strip_prefix("sqlite://") {
+            let (file, query) = rest.split_once('?').unwrap_or((rest, "mode=rwc"));
+            config.database = format!(
+                "sqlite://{}?{query}",
+                resolve(&PathBuf::from(file)).display()
+            );
+        }
+        if let Some(tls) = &mut config.tls {
+            tls.certificate = resolve(&tls.certificate);
+            tls.key = resolve(&tls.key);
+        }
+        config.roots = config.roots.as_ref().map(resolve);
+        if let Some(issuer) = &mut config.issuer {
+            issuer.certificate = resolve(&issuer.certificate);
+            let uri: KeyUri = issuer.key.parse().map_err(|e| format!("issuer key: {e}"))?;
+            issuer.key = uri.relative_to(base).to_string();
+        }
+        for p in &mut config.provisioners {
+            if let Some(wire) = &mut p.wire {
+                wire.backend_keys = wire.backend_keys.iter().map(resolve).collect();
+            }
+            if let Some(eab) = &mut p.eab {
+                for source in eab.keys.values_mut() {
+                    if let Some(file) = source.strip_prefix("file:") {
+                        *source = format!("file:{}", resolve(&PathBuf::from(file)).display());
+                    }
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The service settings.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let mut provisioners = Vec::new();
+        for p in &self.provisioners {
+            if provisioners.iter().any(|q: &Provisioner| q.name == p.name) {
+                return Err(format!("two provisioners named `{}`", p.name));
+            }
+            let kind = match &p.wire {
+                None => ProvisionerKind::Standard,
+                Some(wire) => {
+                    let mut keys = Vec::new();
+                    for file in &wire.backend_keys {
+                        let pem = std::fs::read_to_string(file)
+                            .map_err(|e| format!("{}: {e}", file.display()))?;
+                        keys.push(
+                            PublicKey::from_pem(&pem)
+                                .map_err(|e| format!("{}: {e}", file.display()))?,
+                        );
+                    }
+                    ProvisionerKind::Wire(WireSettings {
+                        backend_keys: BackendPublicKeys::new(keys),
+                        dpop_target: wire.dpop_target.clone(),
+                        oidc_issuer: wire.oidc_issuer.clone(),
+                        dpop_policy: if wire.strict {
+                            AcmePolicy::strict()
+                        } else {
+                            AcmePolicy::default()
+                        },
+                    })
+                }
+            };
+            let eab = match &p.eab {
+                None => EabSettings::default(),
+                Some(eab) => {
+                    let mut keys = HashMap::new();
+                    for (kid, source) in &eab.keys {
+                        let source = SecretSource::parse(source)
+                            .map_err(|e| format!("eab key {kid}: {e}"))?;
+                        let secret = source.read().map_err(|e| format!("eab key {kid}: {e}"))?;
+                        let key = base64_url(secret.expose())
+                            .ok_or_else(|| format!("eab key {kid} is not base64url"))?;
+                        keys.insert(kid.clone(), key);
+                    }
+                    EabSettings {
+                        required: eab.required,
+                        keys,
+                    }
+                }
+            };
+            provisioners.push(Provisioner {
+                name: p.name.clone(),
+                kind,
+                terms_of_service: p.terms_of_service.clone(),
+                website: p.website.clone(),
+                eab,
+            });
+        }
+        Ok(Settings {
+            base_url: self.base_url.clone(),
+            provisioners,
+            nonce_ttl: DEFAULT_NONCE_TTL,
+        })
+    }
+
+    /// The issuing CA, if configured.
+    pub fn issuer(&self) -> Result<Option<Issuer>, String> {
+        let Some(issuer) = &self.issuer else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(&issuer.certificate)
+            .map_err(|e| format!("{}: {e}", issuer.certificate.display()))?;
+        let mut certs = certificates_from_pem_or_der(&pem)
+            .map_err(|e| format!("{}: {e}", issuer.certificate.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{}: no certificate", issuer.certificate.display()));
+        }
+        let first = certs.remove(0);
+        let max = issuer
+            .max_validity_days
+            .map(|d| Duration::from_secs(d * 24 * 3600))
+            .unwrap_or(DEFAULT_MAX_VALIDITY);
+        Issuer::new(
+            open_key(&issuer.key)?,
+            first,
+            certs,
+            issuer.crl_url.clone(),
+            max,
+        )
+        .map(Some)
+    }
+}
+
+fn base64_url(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .ok()
+        .map(Zeroizing::new)
+}
