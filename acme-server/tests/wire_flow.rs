@@ -250,6 +250,43 @@ impl World {
     }
 }
 
+impl World {
+    /// An issued leaf: its DER (base64url) and its key.
+    async fn issued(&self) -> (String, Signer) {
+        use base64::Engine;
+        use der::Encode;
+        let order = self.ready_order().await;
+        let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+        let done = self.finalize(&order, self.csr(&mls_key, |_, _| {})).await;
+        let chain = self
+            .post(done.body["certificate"].as_str().unwrap(), None)
+            .await;
+        let leaf = e2ei_core::x509::certificates_from_pem_or_der(chain.text.as_bytes())
+            .unwrap()
+            .remove(0);
+        (
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(leaf.to_der().unwrap()),
+            mls_key,
+        )
+    }
+
+    async fn revoke(
+        &self,
+        signer: &Signer,
+        key: &KeyRef,
+        certificate: &str,
+        reason: Option<u8>,
+    ) -> Reply {
+        let mut payload = json!({ "certificate": certificate });
+        if let Some(reason) = reason {
+            payload["reason"] = json!(reason);
+        }
+        self.authority
+            .post("wire", signer, key, "/acme/wire/revoke-cert", Some(payload))
+            .await
+    }
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { super::$name(super::World::new(super::Database::Sqlite).await.unwrap()).await; } )* }
@@ -270,6 +307,8 @@ on_both_databases!(
     finalize_refuses_orders_that_are_not_ready,
     finalize_rejects_csrs_that_do_not_match_the_order,
     certificates_belong_to_their_account,
+    revocation_by_the_owning_account_or_the_certificate_key,
+    revocation_refusals_change_nothing,
 );
 
 async fn new_order_has_one_wire_challenge_per_authorization_with_targets(w: World) {
@@ -653,4 +692,55 @@ fn san_uris(cert: &x509_cert::Certificate) -> Vec<String> {
         }
     }
     out
+}
+
+async fn revocation_by_the_owning_account_or_the_certificate_key(w: World) {
+    let (first, _) = w.issued().await;
+    let reply = w.revoke(&w.account, &w.kid(), &first, Some(1)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let again = w.revoke(&w.account, &w.kid(), &first, Some(1)).await;
+    assert_eq!(again.problem(), "alreadyRevoked");
+
+    let (second, mls_key) = w.issued().await;
+    let own_key = KeyRef::Jwk(e2ei_core::jwk::Jwk::from_public_key(
+        mls_key.public_key().clone(),
+    ));
+    let reply = w.revoke(&mls_key, &own_key, &second, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+}
+
+async fn revocation_refusals_change_nothing(w: World) {
+    let (cert, _) = w.issued().await;
+    let mallory = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let mallory_url = w.authority.account(&mallory).await;
+    let reply = w
+        .revoke(&mallory, &KeyRef::Kid(mallory_url), &cert, None)
+        .await;
+    assert_eq!(reply.problem(), "unauthorized");
+    let stranger_key = KeyRef::Jwk(e2ei_core::jwk::Jwk::from_public_key(
+        mallory.public_key().clone(),
+    ));
+    let reply = w.revoke(&mallory, &stranger_key, &cert, None).await;
+    assert_eq!(reply.problem(), "unauthorized");
+    for reason in [2u8, 6, 7, 8, 10, 11] {
+        let reply = w.revoke(&w.account, &w.kid(), &cert, Some(reason)).await;
+        assert_eq!(reply.problem(), "badRevocationReason", "{reason}");
+    }
+    // A certificate this authority did not issue.
+    let other = common::TestPki::new();
+    use base64::Engine;
+    use der::Encode;
+    let foreign = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(other.intermediate.to_der().unwrap());
+    assert_eq!(
+        w.revoke(&w.account, &w.kid(), &foreign, None)
+            .await
+            .problem(),
+        "malformed"
+    );
+    // None of that revoked it.
+    assert_eq!(
+        w.revoke(&w.account, &w.kid(), &cert, Some(4)).await.status,
+        StatusCode::OK
+    );
 }

@@ -21,6 +21,7 @@ mod accounts;
 mod directory;
 mod finalize;
 mod orders;
+mod revoke;
 
 /// All routes.
 pub fn router(state: SharedState) -> Router {
@@ -40,6 +41,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/challenge/{authz}/{id}", post(orders::challenge))
         .route("/order/{id}/finalize", post(finalize::finalize))
         .route("/certificate/{id}", post(finalize::certificate))
+        .route("/revoke-cert", post(revoke::revoke_cert))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             acme_headers,

@@ -504,6 +504,55 @@ impl Store {
         .transpose()
     }
 
+    /// A certificate of `provisioner` by serial (lowercase hex), with its revocation state.
+    pub async fn certificate_by_serial(
+        &self,
+        provisioner: &str,
+        serial: &str,
+    ) -> Result<Option<(CertificateRow, bool)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, provisioner, order_id, account_id, serial, chain_pem, not_after, revoked_at FROM certificates WHERE provisioner = $1 AND serial = $2",
+        )
+        .bind(provisioner)
+        .bind(serial)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|row| {
+            let revoked: Option<i64> = row.try_get("revoked_at")?;
+            Ok((
+                CertificateRow {
+                    id: row.try_get("id")?,
+                    provisioner: row.try_get("provisioner")?,
+                    order_id: row.try_get("order_id")?,
+                    account_id: row.try_get("account_id")?,
+                    serial: row.try_get("serial")?,
+                    chain_pem: row.try_get("chain_pem")?,
+                    not_after: row.try_get("not_after")?,
+                },
+                revoked.is_some(),
+            ))
+        })
+        .transpose()
+    }
+
+    /// Revokes a certificate with an RFC 5280 reason code; false if it already was revoked.
+    pub async fn revoke_certificate(
+        &self,
+        id: &str,
+        reason: u8,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(i64::from(reason))
+        .bind(id)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Deactivates an authorization (and so invalidates its pending order).
     pub async fn deactivate_authorization(&self, authz: &AuthzRow) -> Result<(), sqlx::Error> {
         let mut tx = self.db.pool().begin().await?;
