@@ -6,10 +6,12 @@
 //! - [`order`]: new-order identifier rules (Wire pair, DNS names).
 //! - [`problem`]: RFC 7807 problem documents with ACME error types.
 //! - [`eab`]: external account binding (RFC 8555 §7.3.4).
+//! - [`oidc`]: `wire-oidc-01` — ID-token verification over aws-lc-rs and the Wire claim checks.
 
 pub mod eab;
 pub mod jws;
 pub mod messages;
+pub mod oidc;
 pub mod order;
 pub mod problem;
 
