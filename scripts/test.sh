@@ -9,8 +9,10 @@ export E2EI_CHECKS_VENV=${E2EI_CHECKS_VENV:-$HOME/.cache/e2ei-checks-venv}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # System packages: SoftHSM2 + OpenSC (PKCS#11), OpenSSL (independent verifier), PC/SC headers
-# (the YubiKey backend builds under its feature), venv for pkilint, curl (HTTPS client in tests).
+# (the YubiKey backend builds under its feature), venv for pkilint, curl (HTTPS client in tests),
+# Node.js + npm for the test IdP.
 apt_packages=(softhsm2 opensc openssl libengine-pkcs11-openssl libpcsclite-dev pkg-config python3-venv curl)
+command -v npm > /dev/null || apt_packages+=(nodejs npm)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,6 +27,11 @@ fi
 if [[ ! -x "$E2EI_CHECKS_VENV/bin/lint_pkix_cert" ]]; then
   python3 -m venv "$E2EI_CHECKS_VENV"
   "$E2EI_CHECKS_VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/checks-requirements.txt
+fi
+
+# The test IdP (oidc-provider) from its committed lockfile.
+if [[ ! -d tests/idp/node_modules/oidc-provider ]] || [[ tests/idp/package-lock.json -nt tests/idp/node_modules/.package-lock.json ]]; then
+  (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 cargo fmt --all -- --check

@@ -17,7 +17,7 @@ pub const DEFAULT_NONCE_TTL: i64 = 3600;
 pub enum ProvisionerKind {
     /// Wire devices: `wireapp-user` / `wireapp-device` identifiers, `wire-oidc-01` and
     /// `wire-dpop-01`.
-    Wire(WireSettings),
+    Wire(Box<WireSettings>),
     /// Standard ACME: DNS identifiers with http-01, dns-01 and tls-alpn-01.
     Standard,
 }
@@ -30,8 +30,8 @@ pub struct WireSettings {
     /// The `wire-dpop-01` target: `{domain}` and `{device_id}` are filled from the device
     /// identifier, e.g. `https://{domain}/clients/{device_id}/access-token`.
     pub dpop_target: String,
-    /// The `wire-oidc-01` target: the IdP's issuer URL.
-    pub oidc_issuer: String,
+    /// The IdP (`wire-oidc-01`; its issuer is the challenge target).
+    pub idp: crate::oidc::Idp,
     /// Access-token checks (leeway, size, strict §6.4).
     pub dpop_policy: AcmePolicy,
 }

@@ -117,13 +117,28 @@ pub struct EabConfig {
 pub struct WireConfig {
     /// `wire-dpop-01` target template with `{domain}` and `{device_id}`.
     pub dpop_target: String,
-    /// The IdP issuer (`wire-oidc-01` target).
+    /// The IdP issuer URL (`wire-oidc-01` target). A query such as `?client_id=wireapp` is kept
+    /// in the target for clients and dropped for the expected `iss`, as step-ca does.
     pub oidc_issuer: String,
+    /// Accepted ID-token signature algorithms (default: RS256, RS384, RS512, PS256, PS384,
+    /// PS512, ES256, ES384, ES512, EdDSA).
+    #[serde(default)]
+    pub oidc_algorithms: Vec<String>,
+    /// The OAuth client id Wire clients use at the IdP (default `wireapp`).
+    #[serde(default = "default_client_id")]
+    pub oidc_client_id: String,
+    /// How `preferred_username` becomes the handle URI, e.g. `wireapp://%40{username}@{domain}`;
+    /// absent: taken as it is.
+    pub preferred_username_transform: Option<String>,
     /// PEM public keys of the backend's DPoP signing keys (`e2ei-backend dpop-keys`).
     pub backend_keys: Vec<PathBuf>,
     /// Apply the stricter §6.4 access-token checks.
     #[serde(default)]
     pub strict: bool,
+}
+
+fn default_client_id() -> String {
+    "wireapp".into()
 }
 
 impl Config {
@@ -192,6 +207,16 @@ impl Config {
             let kind = match &p.wire {
                 None => ProvisionerKind::Standard,
                 Some(wire) => {
+                    if let Some(alg) = wire
+                        .oidc_algorithms
+                        .iter()
+                        .find(|a| !e2ei_acme::oidc::IDP_ALGS.contains(&a.as_str()))
+                    {
+                        return Err(format!(
+                            "provisioner `{}`: ID-token algorithm `{alg}` is not supported",
+                            p.name
+                        ));
+                    }
                     let mut keys = Vec::new();
                     for file in &wire.backend_keys {
                         let pem = std::fs::read_to_string(file)
@@ -201,16 +226,23 @@ impl Config {
                                 .map_err(|e| format!("{}: {e}", file.display()))?,
                         );
                     }
-                    ProvisionerKind::Wire(WireSettings {
+                    ProvisionerKind::Wire(Box::new(WireSettings {
                         backend_keys: BackendPublicKeys::new(keys),
                         dpop_target: wire.dpop_target.clone(),
-                        oidc_issuer: wire.oidc_issuer.clone(),
+                        idp: crate::oidc::Idp::new(
+                            &wire.oidc_issuer,
+                            &wire.oidc_client_id,
+                            e2ei_acme::oidc::ClaimTransform {
+                                preferred_username: wire.preferred_username_transform.clone(),
+                            },
+                        )
+                        .with_algorithms(wire.oidc_algorithms.clone()),
                         dpop_policy: if wire.strict {
                             AcmePolicy::strict()
                         } else {
                             AcmePolicy::default()
                         },
-                    })
+                    }))
                 }
             };
             let eab = match &p.eab {

@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod issuer;
+pub mod oidc;
 pub mod store;
 
 pub use app::{AppState, Provisioner, ProvisionerKind, Settings, SharedState};

@@ -1,14 +1,18 @@
-//! The Wire order flow up to `wire-dpop-01` (protocol doc §4, §6.1, §15.2–§15.4), with a real
-//! backend key minting the access token through e2ei-dpop; on SQLite and PostgreSQL.
+//! The Wire order flow (protocol doc §4, §6.1, §6.3, §7.4, §15): a real backend key mints the
+//! access token through e2ei-dpop, a real IdP (oidc-provider, `tests/idp`) issues the ID token;
+//! on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use axum::http::StatusCode;
+use std::sync::Arc;
+
+use common::idp::TestIdp;
 use common::{Authority, BASE, Database, Reply};
 use e2ei_acme::jws::KeyRef;
 use e2ei_core::ciphersuite::KeyAlgorithm;
-use e2ei_core::clock::SystemClock;
+use e2ei_core::clock::{Clock, SystemClock};
 use e2ei_core::id::{ClientId, DisplayName, Handle, TeamId};
 use e2ei_core::identifier::WireIdentifiers;
 use e2ei_dpop::{
@@ -32,16 +36,28 @@ struct World {
 }
 
 impl World {
+    /// A world whose authority trusts the shared test IdP.
     async fn new(database: Database) -> Option<Self> {
+        let idp = common::idp::shared()?;
+        Self::with_idp(database, common::idp(&idp.issuer), Arc::new(SystemClock)).await
+    }
+
+    async fn with_idp(
+        database: Database,
+        idp: e2ei_acme_server::oidc::Idp,
+        clock: Arc<dyn Clock>,
+    ) -> Option<Self> {
         let (issuer, root) = common::TestPki::new().issuer();
         let backend: BackendKeys = KeyAlgorithm::ALL
             .into_iter()
             .map(|a| Signer::ephemeral(a).unwrap())
             .collect();
-        let authority = Authority::with(
+        let authority = Authority::with_clock(
             database,
             BackendPublicKeys::new(backend.public_keys()),
             Some(issuer),
+            idp,
+            clock,
         )
         .await?;
         let account = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
@@ -162,32 +178,57 @@ impl World {
 }
 
 impl World {
-    /// Stands in for `wire-oidc-01` (not built yet): records the user challenge as validated
-    /// with the claims an IdP would vouch for, through the same store call the validator uses.
+    /// The key authorization for `challenge` (RFC 8555 §8.1): token and account thumbprint.
+    fn keyauth(&self, challenge: &Value) -> String {
+        let jwk = e2ei_core::jwk::Jwk::from_public_key(self.account.public_key().clone());
+        format!(
+            "{}.{}",
+            challenge["token"].as_str().unwrap(),
+            jwk.thumbprint_sha256()
+        )
+    }
+
+    /// What a Wire client does for `wire-oidc-01` (§4 step 10): log in at `idp` as `login`
+    /// asking for `keyauth` and `acme_aud` to be echoed.
+    async fn id_token(&self, idp: &TestIdp, login: &str, challenge: &Value) -> String {
+        idp.id_token(
+            login,
+            &self.keyauth(challenge),
+            challenge["url"].as_str().unwrap(),
+        )
+        .await
+    }
+
+    async fn post_id_token(&self, challenge: &Value, id_token: &str) -> Reply {
+        self.post(
+            challenge["url"].as_str().unwrap(),
+            Some(json!({ "id_token": id_token })),
+        )
+        .await
+    }
+
+    /// `wire-oidc-01` with Alice's login at the shared IdP.
     async fn pass_oidc(&self, oidc: &Value) {
-        let url = oidc["url"].as_str().unwrap();
-        let mut parts = url.rsplit('/');
-        let (_, authz_id) = (parts.next().unwrap(), parts.next().unwrap());
-        let store = &self.authority.state.store;
-        let (authz, order) = store
-            .authorization("wire", authz_id)
-            .await
-            .unwrap()
-            .unwrap();
-        let claims =
-            json!({ "name": "Alice Smith", "preferred_username": self.ids.handle().to_uri() });
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        assert!(
-            store
-                .finish_challenge(
-                    &authz.challenges[0],
-                    &order.id,
-                    Ok(Some(("oidc_claims", claims))),
-                    now
-                )
-                .await
-                .unwrap()
+        let idp = common::idp::shared().unwrap();
+        let token = self.id_token(idp, "alice_wire", oidc).await;
+        let reply = self.post_id_token(oidc, &token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
+    }
+
+    /// Asserts a `wire-oidc-01` answer is the terminal rejection of §6.3 (200, challenge
+    /// `invalid`, `rejectedIdentifier` whose detail names `detail`) and that the order is dead.
+    async fn assert_oidc_rejected(&self, order: &Reply, reply: &Reply, detail: &str) {
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        assert_eq!(reply.body["status"], "invalid", "{:?}", reply.body);
+        assert_eq!(
+            reply.body["error"]["type"],
+            "urn:ietf:params:acme:error:rejectedIdentifier"
         );
+        let got = reply.body["error"]["detail"].as_str().unwrap();
+        assert!(got.contains(detail), "{got:?} should say {detail:?}");
+        let order = self.post(order.header("location").unwrap(), None).await;
+        assert_eq!(order.body["status"], "invalid");
     }
 
     /// An order whose two challenges have passed.
@@ -289,7 +330,7 @@ impl World {
 
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(super::World::new(super::Database::Sqlite).await.unwrap()).await; } )* }
+        mod sqlite { $( #[tokio::test] async fn $name() { if let Some(w) = super::World::new(super::Database::Sqlite).await { super::$name(w).await; } } )* }
         mod postgres { $( #[tokio::test] async fn $name() { if let Some(w) = super::World::new(super::Database::Postgres).await { super::$name(w).await; } } )* }
     };
 }
@@ -302,7 +343,15 @@ on_both_databases!(
     new_order_rejects_bad_identifier_sets,
     orders_belong_to_their_account,
     deactivating_an_authorization_invalidates_the_order,
-    wire_oidc_01_is_not_validated_yet_and_stays_pending,
+    wire_oidc_01_validates_synchronously_and_stores_the_claims,
+    wire_oidc_01_rejects_a_malformed_payload,
+    wire_oidc_01_rejects_a_tampered_id_token,
+    wire_oidc_01_rejects_an_id_token_for_another_client,
+    wire_oidc_01_rejects_an_id_token_from_another_issuer,
+    wire_oidc_01_rejects_a_keyauth_for_another_challenge,
+    wire_oidc_01_rejects_a_keyauth_for_another_account,
+    wire_oidc_01_rejects_an_acme_aud_of_another_challenge,
+    wire_oidc_01_rejects_claims_of_another_user,
     finalize_issues_a_wire_leaf_that_validates_to_the_root,
     finalize_refuses_orders_that_are_not_ready,
     finalize_rejects_csrs_that_do_not_match_the_order,
@@ -322,7 +371,7 @@ async fn new_order_has_one_wire_challenge_per_authorization_with_targets(w: Worl
         dpop["target"],
         "https://wire.example.com/clients/9ff0457928ebe5f4/access-token"
     );
-    assert_eq!(oidc["target"], "https://idp.wire.example.com");
+    assert_eq!(oidc["target"], common::idp::shared().unwrap().issuer);
     for c in [&dpop, &oidc] {
         assert_eq!(c["status"], "pending");
         // base64url without padding, at least 16 bytes (§15.3).
@@ -516,20 +565,157 @@ async fn deactivating_an_authorization_invalidates_the_order(w: World) {
     assert_eq!(order.body["status"], "invalid");
 }
 
-async fn wire_oidc_01_is_not_validated_yet_and_stays_pending(w: World) {
-    let (_, _, oidc) = w.order().await;
-    let reply = w
-        .post(
-            oidc["url"].as_str().unwrap(),
-            Some(json!({ "id_token": "x" })),
-        )
-        .await;
+async fn wire_oidc_01_validates_synchronously_and_stores_the_claims(w: World) {
+    let (order, _, oidc) = w.order().await;
+    let idp = common::idp::shared().unwrap();
+    assert_eq!(oidc["target"], idp.issuer);
+    let token = w.id_token(idp, "alice_wire", &oidc).await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], "valid");
+    assert!(reply.body["validated"].is_string());
+    // The transformed claims are stored on the order that owns the authorization (§6.3 step 6).
+    let order_id = order
+        .header("location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let stored = w
+        .authority
+        .state
+        .store
+        .order("wire", order_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        (reply.status, reply.problem()),
-        (StatusCode::INTERNAL_SERVER_ERROR, "serverInternal")
+        stored.oidc_claims,
+        Some(
+            json!({ "name": "Alice Smith", "preferred_username": "wireapp://%40alice_wire@wire.example.com" })
+        )
     );
+}
+
+async fn wire_oidc_01_rejects_a_malformed_payload(w: World) {
+    let (_, _, oidc) = w.order().await;
+    for payload in [json!({ "access_token": "x" }), json!({ "id_token": 7 })] {
+        let reply = w.post(oidc["url"].as_str().unwrap(), Some(payload)).await;
+        assert_eq!(
+            (reply.status, reply.problem()),
+            (StatusCode::BAD_REQUEST, "malformed")
+        );
+    }
     let still = w.post(oidc["url"].as_str().unwrap(), None).await;
     assert_eq!(still.body["status"], "pending");
+}
+
+async fn wire_oidc_01_rejects_a_tampered_id_token(w: World) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (order, _, oidc) = w.order().await;
+    let token = w
+        .id_token(common::idp::shared().unwrap(), "alice_wire", &oidc)
+        .await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["name"] = json!("Mallory");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    let reply = w.post_id_token(&oidc, &forged).await;
+    w.assert_oidc_rejected(&order, &reply, "error verifying ID token signature")
+        .await;
+    // Terminal: the genuine token no longer helps.
+    assert_eq!(
+        w.post_id_token(&oidc, &token).await.body["status"],
+        "invalid"
+    );
+}
+
+async fn wire_oidc_01_rejects_an_id_token_for_another_client(w: World) {
+    let (order, _, oidc) = w.order().await;
+    let token = common::idp::shared()
+        .unwrap()
+        .id_token_for(
+            "other-app",
+            "alice_wire",
+            &w.keyauth(&oidc),
+            oidc["url"].as_str().unwrap(),
+        )
+        .await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    w.assert_oidc_rejected(&order, &reply, "audience").await;
+}
+
+async fn wire_oidc_01_rejects_an_id_token_from_another_issuer(w: World) {
+    // Another IdP signing with the very same keys: only `iss` tells them apart.
+    let impostor = TestIdp::start_with(&["--keys", common::idp::shared_keys_file()]).unwrap();
+    let (order, _, oidc) = w.order().await;
+    let token = w.id_token(&impostor, "alice_wire", &oidc).await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    w.assert_oidc_rejected(&order, &reply, "issuer").await;
+}
+
+async fn wire_oidc_01_rejects_a_keyauth_for_another_challenge(w: World) {
+    let (order, dpop, oidc) = w.order().await;
+    // The DPoP challenge's token (§10.7: the two tokens differ and must not be mixed).
+    let token = common::idp::shared()
+        .unwrap()
+        .id_token(
+            "alice_wire",
+            &w.keyauth(&dpop),
+            oidc["url"].as_str().unwrap(),
+        )
+        .await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    w.assert_oidc_rejected(&order, &reply, "keyAuthorization does not match")
+        .await;
+}
+
+async fn wire_oidc_01_rejects_a_keyauth_for_another_account(w: World) {
+    let (order, _, oidc) = w.order().await;
+    let other = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let thumbprint =
+        e2ei_core::jwk::Jwk::from_public_key(other.public_key().clone()).thumbprint_sha256();
+    let keyauth = format!("{}.{thumbprint}", oidc["token"].as_str().unwrap());
+    let token = common::idp::shared()
+        .unwrap()
+        .id_token("alice_wire", &keyauth, oidc["url"].as_str().unwrap())
+        .await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    w.assert_oidc_rejected(&order, &reply, "keyAuthorization does not match")
+        .await;
+}
+
+async fn wire_oidc_01_rejects_an_acme_aud_of_another_challenge(w: World) {
+    let (order, dpop, oidc) = w.order().await;
+    let token = common::idp::shared()
+        .unwrap()
+        .id_token(
+            "alice_wire",
+            &w.keyauth(&oidc),
+            dpop["url"].as_str().unwrap(),
+        )
+        .await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    w.assert_oidc_rejected(&order, &reply, "invalid 'acme_aud'")
+        .await;
+}
+
+async fn wire_oidc_01_rejects_claims_of_another_user(w: World) {
+    let (order, _, oidc) = w.order().await;
+    // Bob logs in at the IdP for Alice's order: his `name` and handle are not hers.
+    let token = w
+        .id_token(common::idp::shared().unwrap(), "bob_wire", &oidc)
+        .await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    w.assert_oidc_rejected(&order, &reply, "claims in OIDC ID token don't match")
+        .await;
 }
 
 async fn finalize_issues_a_wire_leaf_that_validates_to_the_root(w: World) {
@@ -743,4 +929,96 @@ async fn revocation_refusals_change_nothing(w: World) {
         w.revoke(&w.account, &w.kid(), &cert, Some(4)).await.status,
         StatusCode::OK
     );
+}
+
+/// A clock some seconds ahead of the system's.
+struct Ahead(i64);
+
+impl Clock for Ahead {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(self.0)
+    }
+}
+
+#[tokio::test]
+async fn wire_oidc_01_rejects_an_expired_id_token() {
+    let Some(idp) = common::idp::shared() else {
+        return;
+    };
+    // The IdP's ID tokens live 300 s; the authority lives 400 s later (go-oidc: no leeway).
+    let Some(w) = World::with_idp(
+        Database::Sqlite,
+        common::idp(&idp.issuer),
+        Arc::new(Ahead(400)),
+    )
+    .await
+    else {
+        return;
+    };
+    let (order, _, oidc) = w.order().await;
+    let token = w.id_token(idp, "alice_wire", &oidc).await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    w.assert_oidc_rejected(&order, &reply, "expired").await;
+}
+
+#[tokio::test]
+async fn wire_oidc_01_rejects_an_algorithm_the_provisioner_does_not_accept() {
+    let Some(idp) = common::idp::shared() else {
+        return;
+    };
+    let only_ec = common::idp(&idp.issuer).with_algorithms(vec!["ES256".into()]);
+    let w = World::with_idp(Database::Sqlite, only_ec, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let (order, _, oidc) = w.order().await;
+    let token = w.id_token(idp, "alice_wire", &oidc).await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    w.assert_oidc_rejected(&order, &reply, "RS256").await;
+}
+
+#[tokio::test]
+async fn wire_oidc_01_fails_with_server_internal_while_the_idp_is_unreachable() {
+    let w = World::with_idp(
+        Database::Sqlite,
+        common::idp(common::NO_IDP),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let (order, _, oidc) = w.order().await;
+    let reply = w.post_id_token(&oidc, "a.b.c").await;
+    // §6.3 step 2: 500 and the challenge stays pending, so the client may retry.
+    assert_eq!(
+        (reply.status, reply.problem()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "serverInternal")
+    );
+    assert!(!reply.text.contains("127.0.0.1:9"), "no internals in a 500");
+    let still = w.post(oidc["url"].as_str().unwrap(), None).await;
+    assert_eq!(still.body["status"], "pending");
+    let order = w.post(order.header("location").unwrap(), None).await;
+    assert_eq!(order.body["status"], "pending");
+}
+
+#[tokio::test]
+async fn wire_oidc_01_refetches_the_jwks_when_the_idp_rotates_its_key() {
+    let Some(idp) = TestIdp::start() else {
+        return;
+    };
+    let w = World::with_idp(
+        Database::Sqlite,
+        common::idp(&idp.issuer),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    // The first validation caches the JWKS.
+    let (_, _, oidc) = w.order().await;
+    let token = w.id_token(&idp, "alice_wire", &oidc).await;
+    assert_eq!(w.post_id_token(&oidc, &token).await.body["status"], "valid");
+    // A token under a new `kid` makes the authority look again, once.
+    idp.rotate().await;
+    let (_, _, oidc) = w.order().await;
+    let token = w.id_token(&idp, "alice_wire", &oidc).await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
 }

@@ -189,6 +189,8 @@ pub struct IdTokenExpectations<'a> {
     pub issuer: &'a str,
     /// The configured OAuth client id.
     pub client_id: &'a str,
+    /// The accepted signature algorithms (a subset of [`IDP_ALGS`]; empty: all of them).
+    pub algorithms: &'a [String],
 }
 
 /// Verifies signature, `iss`, `aud`, `exp` (no leeway) and `nbf` at `now`; returns the claims.
@@ -218,7 +220,9 @@ pub fn verify_id_token(
         .get("alg")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !IDP_ALGS.contains(&alg) {
+    if !IDP_ALGS.contains(&alg)
+        || (!expect.algorithms.is_empty() && !expect.algorithms.iter().any(|a| a == alg))
+    {
         return Err(IdTokenError::UnsupportedAlg(alg.to_owned()));
     }
     let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);

@@ -113,6 +113,7 @@ fn expect() -> IdTokenExpectations<'static> {
     IdTokenExpectations {
         issuer: ISSUER,
         client_id: CLIENT,
+        algorithms: &[],
     }
 }
 
@@ -194,6 +195,21 @@ fn rejects_alg_none_hmac_and_alg_confusion() {
         verify_id_token(&confused, &jwks(&[&key]), &expect(), NOW).unwrap_err(),
         IdTokenError::UnknownKey(_)
     ));
+}
+
+#[test]
+fn rejects_an_algorithm_the_provisioner_does_not_accept() {
+    let key = idp_key("RS256", "k1");
+    let token = sign(&key, &claims(&account()));
+    let only_ec = ["ES256".to_owned()];
+    let expect = IdTokenExpectations {
+        algorithms: &only_ec,
+        ..expect()
+    };
+    assert_eq!(
+        verify_id_token(&token, &jwks(&[&key]), &expect, NOW).unwrap_err(),
+        IdTokenError::UnsupportedAlg("RS256".into())
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ use e2ei_acme::jws::Payload;
 use e2ei_acme::messages::{
     Authorization, AuthorizationStatus, AuthorizationUpdateRequest, Challenge, ChallengeStatus,
     NewOrderRequest, Order, OrderStatus, OrdersList, WIRE_DPOP_01, WIRE_OIDC_01,
-    WireDpopChallengeRequest,
+    WireDpopChallengeRequest, WireOidcChallengeRequest,
 };
 use e2ei_acme::order::{OrderIdentifiers, validate_identifiers};
 use e2ei_acme::{Problem, ProblemType};
@@ -171,7 +171,7 @@ pub(super) async fn new_order(
     for identifier in &request.identifiers {
         let (kind, target) = match identifier.kind.as_str() {
             WIREAPP_DEVICE => (WIRE_DPOP_01, target.clone()),
-            WIREAPP_USER => (WIRE_OIDC_01, wire.oidc_issuer.clone()),
+            WIREAPP_USER => (WIRE_OIDC_01, wire.idp.target.clone()),
             _ => continue,
         };
         authzs.push(NewAuthz {
@@ -386,13 +386,17 @@ pub(super) async fn challenge(
             )
         }
         WIRE_OIDC_01 => {
-            // The challenge stays pending, as when step-ca cannot reach the IdP (§9.2).
-            tracing::error!("wire-oidc-01 validation is not available in this build");
-            return Err(Problem::new(
-                ProblemType::ServerInternal,
-                "wire-oidc-01 validation is not available yet",
+            let payload: WireOidcChallengeRequest = auth.request.payload_as()?;
+            validate_wire_oidc(
+                &state,
+                &p.name,
+                wire,
+                &account,
+                &authz,
+                &challenge,
+                &payload.id_token,
             )
-            .into());
+            .await?
         }
         other => {
             return Err(Problem::malformed(format!("unknown challenge type `{other}`")).into());
@@ -463,4 +467,43 @@ fn validate_wire_dpop(
         "dpop_claims",
         Value::Object(verified.proof_claims().clone()),
     )))
+}
+
+/// `wire-oidc-01` (protocol doc §6.3) through the provisioner's IdP. An unreachable IdP is a
+/// server error and leaves the challenge pending.
+async fn validate_wire_oidc(
+    state: &AppState,
+    provisioner: &str,
+    wire: &WireSettings,
+    account: &AccountRow,
+    authz: &AuthzRow,
+    challenge: &ChallengeRow,
+    id_token: &str,
+) -> Result<Result<Option<(&'static str, Value)>, Problem>, AcmeError> {
+    let Some((name, handle, domain)) = crate::oidc::user_identifier(&authz.identifier.value) else {
+        return Err(Problem::server_internal().into());
+    };
+    let challenge_url = state.settings.url(
+        provisioner,
+        &format!("challenge/{}/{}", challenge.authz_id, challenge.id),
+    );
+    let expect = e2ei_acme::oidc::WireOidcExpectations {
+        challenge_token: &challenge.token,
+        challenge_url: &challenge_url,
+        account_key: &account.jwk,
+        name: &name,
+        handle: &handle,
+        domain: &domain,
+    };
+    match wire.idp.validate(id_token, &expect, state.now()).await {
+        Ok(outcome) => Ok(outcome.map(|claims| Some(("oidc_claims", Value::Object(claims))))),
+        Err(unavailable) => {
+            tracing::error!(error = %unavailable, "wire-oidc-01");
+            Err(Problem::new(
+                ProblemType::ServerInternal,
+                "the identity provider cannot be reached",
+            )
+            .into())
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! An authority in-process over SQLite or PostgreSQL, and a signing ACME client for it.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
+pub mod idp;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use e2ei_acme::jws::{KeyRef, sign_flattened};
 use e2ei_acme_server::app::{DEFAULT_NONCE_TTL, EabSettings, WireSettings};
+use e2ei_acme_server::oidc::Idp;
 use e2ei_acme_server::store::Store;
 use e2ei_acme_server::{AppState, Provisioner, ProvisionerKind, Settings, api};
 use e2ei_core::clock::SystemClock;
@@ -58,14 +61,26 @@ pub enum Database {
 
 impl Authority {
     pub async fn new(database: Database) -> Option<Self> {
-        Self::with(database, BackendPublicKeys::default(), None).await
+        Self::with(database, BackendPublicKeys::default(), None, idp(NO_IDP)).await
     }
 
-    /// An authority whose Wire provisioner trusts `backend_keys`.
+    /// An authority whose Wire provisioner trusts `backend_keys` and `idp`.
     pub async fn with(
         database: Database,
         backend_keys: BackendPublicKeys,
         issuer: Option<e2ei_acme_server::issuer::Issuer>,
+        idp: Idp,
+    ) -> Option<Self> {
+        Self::with_clock(database, backend_keys, issuer, idp, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Self::with`], with the authority's clock.
+    pub async fn with_clock(
+        database: Database,
+        backend_keys: BackendPublicKeys,
+        issuer: Option<e2ei_acme_server::issuer::Issuer>,
+        idp: Idp,
+        clock: Arc<dyn e2ei_core::clock::Clock>,
     ) -> Option<Self> {
         let (url, dir) = match database {
             Database::Sqlite => {
@@ -84,7 +99,7 @@ impl Authority {
             provisioners: vec![
                 Provisioner {
                     name: "wire".into(),
-                    kind: ProvisionerKind::Wire(wire_settings(backend_keys)),
+                    kind: ProvisionerKind::Wire(Box::new(wire_settings(backend_keys, idp))),
                     terms_of_service: None,
                     website: None,
                     eab: EabSettings::default(),
@@ -105,7 +120,7 @@ impl Authority {
         let state = Arc::new(AppState {
             store: Store::connect(&url, DEFAULT_NONCE_TTL).await.unwrap(),
             settings,
-            clock: Arc::new(SystemClock),
+            clock,
             issuer,
             roots_pem: None,
         });
@@ -190,11 +205,19 @@ impl Authority {
     }
 }
 
-pub fn wire_settings(backend_keys: BackendPublicKeys) -> WireSettings {
+/// The IdP issuer tests use when they run no IdP: nothing listens there.
+pub const NO_IDP: &str = "http://127.0.0.1:9";
+
+/// The test IdP's configuration as a Wire provisioner sees it (client `wireapp`).
+pub fn idp(issuer: &str) -> Idp {
+    Idp::new(issuer, "wireapp", Default::default())
+}
+
+pub fn wire_settings(backend_keys: BackendPublicKeys, idp: Idp) -> WireSettings {
     WireSettings {
         backend_keys,
         dpop_target: "https://{domain}/clients/{device_id}/access-token".into(),
-        oidc_issuer: "https://idp.wire.example.com".into(),
+        idp,
         dpop_policy: e2ei_dpop::AcmePolicy::default(),
     }
 }
