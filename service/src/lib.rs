@@ -2,6 +2,8 @@
 //! serving a router over rustls or plain HTTP with graceful shutdown on SIGINT/SIGTERM, and
 //! opening or creating the keys a configuration names.
 
+pub mod metrics;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,7 +51,8 @@ pub fn init_logs(format: LogFormat) {
 /// Serves `app` on `listen` (HTTPS when `tls` is given) until SIGINT/SIGTERM, then lets
 /// in-flight requests finish for up to [`SHUTDOWN_GRACE`].
 pub async fn serve(app: Router, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<(), String> {
-    let app = app.into_make_service();
+    // The peer address reaches handlers as `ConnectInfo<SocketAddr>` (per-IP rate limits, logs).
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     match tls {

@@ -56,8 +56,8 @@ pub fn router(state: SharedState) -> Router {
         .fallback(|| async { ApiError::not_found("no-endpoint", "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
+            state.metrics.registry.clone(),
+            e2ei_service::metrics::track,
         ))
         .with_state(state)
 }
