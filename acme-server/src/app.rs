@@ -69,6 +69,70 @@ pub struct Provisioner {
     pub eab: EabSettings,
 }
 
+/// At most `count` requests in `period_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests allowed in the period; 0 turns the limit off.
+    pub count: u32,
+    /// The sliding window, in seconds.
+    pub period_secs: i64,
+}
+
+/// Rate limits on new-account and new-order, counted in the database across replicas and
+/// answered with `rateLimited` (429) and `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// New accounts per client IP (Wire clients create one account per enrollment).
+    pub new_accounts_per_ip: RateLimit,
+    /// New orders per account.
+    pub new_orders_per_account: RateLimit,
+    /// New orders per client IP.
+    pub new_orders_per_ip: RateLimit,
+}
+
+impl Default for RateLimits {
+    /// Generous enough for a large organisation behind one NAT address, tight enough to stop
+    /// a runaway client: per 3 hours, 3,000 accounts and 10,000 orders per IP, 300 orders per
+    /// account.
+    fn default() -> Self {
+        const THREE_HOURS: i64 = 3 * 3600;
+        Self {
+            new_accounts_per_ip: RateLimit {
+                count: 3000,
+                period_secs: THREE_HOURS,
+            },
+            new_orders_per_account: RateLimit {
+                count: 300,
+                period_secs: THREE_HOURS,
+            },
+            new_orders_per_ip: RateLimit {
+                count: 10_000,
+                period_secs: THREE_HOURS,
+            },
+        }
+    }
+}
+
+impl RateLimits {
+    /// No limits (tests and benchmarks that must not be throttled).
+    pub const OFF: Self = Self {
+        new_accounts_per_ip: RateLimit {
+            count: 0,
+            period_secs: 1,
+        },
+        new_orders_per_account: RateLimit {
+            count: 0,
+            period_secs: 1,
+        },
+        new_orders_per_ip: RateLimit {
+            count: 0,
+            period_secs: 1,
+        },
+    };
+}
+
 /// Settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -79,6 +143,11 @@ pub struct Settings {
     pub provisioners: Vec<Provisioner>,
     /// ACME nonce lifetime (seconds).
     pub nonce_ttl: i64,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// A header carrying the client address set by a trusted reverse proxy (e.g.
+    /// `X-Forwarded-For`, whose last entry is taken); none: the TCP peer address.
+    pub client_ip_header: Option<String>,
 }
 
 impl Settings {
@@ -115,6 +184,18 @@ pub struct AppState {
     pub issuer: Option<crate::issuer::Issuer>,
     /// The trust anchors served at `/roots.pem`.
     pub roots_pem: Option<String>,
+    /// Cross-signed intermediates served at `/federation`; those for the issuing key also give
+    /// alternate chains on certificate download.
+    pub federation: Vec<x509_cert::Certificate>,
+    /// Prometheus metrics.
+    pub metrics: Arc<e2ei_service::metrics::Metrics>,
+}
+
+/// A fresh metrics registry with the authority's counters declared.
+pub fn new_metrics() -> Arc<e2ei_service::metrics::Metrics> {
+    let metrics = e2ei_service::metrics::Metrics::new("e2ei_acme");
+    metrics.declare(crate::api::CERTIFICATES_ISSUED, "Certificates issued.");
+    Arc::new(metrics)
 }
 
 impl AppState {

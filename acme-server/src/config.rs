@@ -6,6 +6,11 @@
 //! listen = "127.0.0.1:8443"
 //! database = "sqlite://acme.db"                # or postgres://…
 //! roots = "pki/root.pem"                        # served at /roots.pem
+//! federation = ["pki/intermediate-cross.pem"]   # served at /federation (+ alternate chains)
+//!
+//! [rate_limits]                                 # defaults: see RateLimits; count 0 = off
+//! new_accounts_per_ip = { count = 3000, period_secs = 10800 }
+//! new_orders_per_account = { count = 300, period_secs = 10800 }
 //!
 //! [issuer]
 //! key = "file:pki/intermediate.key"             # or pkcs11:… / yubikey:…
@@ -34,7 +39,8 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::app::{
-    DEFAULT_NONCE_TTL, EabSettings, Provisioner, ProvisionerKind, Settings, WireSettings,
+    DEFAULT_NONCE_TTL, EabSettings, Provisioner, ProvisionerKind, RateLimits, Settings,
+    WireSettings,
 };
 use crate::issuer::{DEFAULT_MAX_VALIDITY, Issuer};
 
@@ -62,6 +68,17 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Trust anchors served at `/roots.pem`.
     pub roots: Option<PathBuf>,
+    /// PEM files of cross-signed intermediates served at `/federation`; one that certifies the
+    /// issuing key (the partner root's cross-signature of our intermediate) also gives
+    /// certificate downloads an alternate chain.
+    #[serde(default)]
+    pub federation: Vec<PathBuf>,
+    /// Rate limits (`[rate_limits]`, each `{ count, period_secs }`; count 0 turns one off).
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    /// Header with the client address set by a trusted reverse proxy, e.g. `X-Forwarded-For`
+    /// (last entry taken). Leave unset when clients connect directly: a client could forge it.
+    pub client_ip_header: Option<String>,
     /// The issuing CA.
     pub issuer: Option<IssuerConfig>,
     /// Provisioners.
@@ -177,6 +194,7 @@ impl Config {
             tls.key = resolve(&tls.key);
         }
         config.roots = config.roots.as_ref().map(resolve);
+        config.federation = config.federation.iter().map(resolve).collect();
         if let Some(issuer) = &mut config.issuer {
             issuer.certificate = resolve(&issuer.certificate);
             let uri: KeyUri = issuer.key.parse().map_err(|e| format!("issuer key: {e}"))?;
@@ -275,7 +293,24 @@ impl Config {
             base_url: self.base_url.clone(),
             provisioners,
             nonce_ttl: DEFAULT_NONCE_TTL,
+            rate_limits: self.rate_limits,
+            client_ip_header: self.client_ip_header.clone(),
         })
+    }
+
+    /// The certificates served at `/federation`.
+    pub fn federation(&self) -> Result<Vec<x509_cert::Certificate>, String> {
+        let mut out = Vec::new();
+        for file in &self.federation {
+            let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let certs = certificates_from_pem_or_der(&bytes)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            if certs.is_empty() {
+                return Err(format!("{}: no certificate", file.display()));
+            }
+            out.extend(certs);
+        }
+        Ok(out)
     }
 
     /// The issuing CA, if configured.

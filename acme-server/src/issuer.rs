@@ -49,6 +49,11 @@ impl Issuer {
         })
     }
 
+    /// The issuing certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
     /// The longest validity it grants.
     pub fn max_validity(&self) -> Duration {
         self.max_validity

@@ -58,6 +58,7 @@ fn run(config: Config) -> Result<(), String> {
         .as_ref()
         .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
         .transpose()?;
+    let federation = config.federation()?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let store = Store::connect(&config.database, settings.nonce_ttl)
@@ -69,6 +70,8 @@ fn run(config: Config) -> Result<(), String> {
             clock: Arc::new(SystemClock),
             issuer,
             roots_pem,
+            federation,
+            metrics: e2ei_acme_server::app::new_metrics(),
         });
         tracing::info!(base_url = %config.base_url, "authority starting");
         serve(api::router(state), config.listen, config.tls.as_ref()).await

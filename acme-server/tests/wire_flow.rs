@@ -47,19 +47,34 @@ impl World {
         idp: e2ei_acme_server::oidc::Idp,
         clock: Arc<dyn Clock>,
     ) -> Option<Self> {
-        let (issuer, root) = common::TestPki::new().issuer();
+        Self::with_options(database, common::TestPki::new(), |o| {
+            o.idp = idp;
+            o.clock = clock;
+        })
+        .await
+    }
+
+    /// A world over `pki`, with the authority's options edited by `edit`.
+    async fn with_options(
+        database: Database,
+        pki: common::TestPki,
+        edit: impl FnOnce(&mut common::Options),
+    ) -> Option<Self> {
+        let (issuer, root) = pki.issuer();
         let backend: BackendKeys = KeyAlgorithm::ALL
             .into_iter()
             .map(|a| Signer::ephemeral(a).unwrap())
             .collect();
-        let authority = Authority::with_clock(
-            database,
-            BackendPublicKeys::new(backend.public_keys()),
-            Some(issuer),
-            idp,
-            clock,
-        )
-        .await?;
+        let mut options = common::Options {
+            backend_keys: BackendPublicKeys::new(backend.public_keys()),
+            issuer: Some(issuer),
+            ..common::Options::default()
+        };
+        if let Some(idp) = common::idp::shared() {
+            options.idp = common::idp(&idp.issuer);
+        }
+        edit(&mut options);
+        let authority = Authority::with_options(database, options).await?;
         let account = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
         let account_url = authority.account(&account).await;
         let client_id: ClientId =
@@ -358,6 +373,11 @@ on_both_databases!(
     certificates_belong_to_their_account,
     revocation_by_the_owning_account_or_the_certificate_key,
     revocation_refusals_change_nothing,
+    renewal_info_suggests_a_window_inside_the_validity,
+    renewal_info_rejects_malformed_and_unknown_cert_ids,
+    replaces_names_an_own_certificate_at_most_once,
+    finalize_recovers_an_order_left_processing_by_a_stopped_process,
+    metrics_count_issued_certificates,
 );
 
 async fn new_order_has_one_wire_challenge_per_authorization_with_targets(w: World) {
@@ -1021,4 +1041,244 @@ async fn wire_oidc_01_refetches_the_jwks_when_the_idp_rotates_its_key() {
     let token = w.id_token(&idp, "alice_wire", &oidc).await;
     let reply = w.post_id_token(&oidc, &token).await;
     assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
+}
+
+/// The ARI certID of a leaf (RFC 9773 §4.1): base64url(AKI keyIdentifier).base64url(serial).
+fn cert_id(leaf_b64: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use der::Decode;
+    use x509_cert::ext::pkix::AuthorityKeyIdentifier;
+    let der = URL_SAFE_NO_PAD.decode(leaf_b64).unwrap();
+    let leaf = x509_cert::Certificate::from_der(&der).unwrap();
+    let tbs = leaf.tbs_certificate();
+    let aki = tbs
+        .extensions()
+        .unwrap()
+        .iter()
+        .find(|e| e.extn_id == e2ei_core::oid::AUTHORITY_KEY_IDENTIFIER)
+        .map(|e| AuthorityKeyIdentifier::from_der(e.extn_value.as_bytes()).unwrap())
+        .unwrap()
+        .key_identifier
+        .unwrap();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(aki.as_bytes()),
+        URL_SAFE_NO_PAD.encode(tbs.serial_number().as_bytes())
+    )
+}
+
+async fn renewal_info_suggests_a_window_inside_the_validity(w: World) {
+    use axum::http::Method;
+    let directory = w.authority.get("/acme/wire/directory", Method::GET).await;
+    let base = directory.body["renewalInfo"].as_str().unwrap().to_owned();
+    assert_eq!(base, format!("{BASE}/acme/wire/renewal-info"));
+    let (leaf, _) = w.issued().await;
+    let path = format!("{}/{}", base.trim_start_matches(BASE), cert_id(&leaf));
+    let reply = w.authority.get(&path, Method::GET).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert!(reply.header("retry-after").unwrap().parse::<u64>().unwrap() > 0);
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let start = parse(&reply.body["suggestedWindow"]["start"]);
+    let end = parse(&reply.body["suggestedWindow"]["end"]);
+    let now = time::OffsetDateTime::now_utc();
+    assert!(now < start && start < end, "{:?}", reply.body);
+    // Revoked: renew now (a window in the past).
+    w.revoke(&w.account, &w.kid(), &leaf, Some(1)).await;
+    let reply = w.authority.get(&path, Method::GET).await;
+    assert!(parse(&reply.body["suggestedWindow"]["end"]) < now);
+}
+
+async fn renewal_info_rejects_malformed_and_unknown_cert_ids(w: World) {
+    use axum::http::Method;
+    let (leaf, _) = w.issued().await;
+    let good = cert_id(&leaf);
+    let (aki, _) = good.split_once('.').unwrap();
+    for (id, status, problem) in [
+        ("no-dot".to_owned(), StatusCode::BAD_REQUEST, "malformed"),
+        ("!!!.AQ".to_owned(), StatusCode::BAD_REQUEST, "malformed"),
+        (format!("{aki}.AQID"), StatusCode::NOT_FOUND, "malformed"),
+        (
+            format!("AQID.{}", good.split_once('.').unwrap().1),
+            StatusCode::NOT_FOUND,
+            "malformed",
+        ),
+    ] {
+        let reply = w
+            .authority
+            .get(&format!("/acme/wire/renewal-info/{id}"), Method::GET)
+            .await;
+        assert_eq!((reply.status, reply.problem()), (status, problem), "{id}");
+    }
+}
+
+async fn replaces_names_an_own_certificate_at_most_once(w: World) {
+    let (leaf, _) = w.issued().await;
+    let id = cert_id(&leaf);
+    let url = format!("{BASE}/acme/wire/new-order");
+    let with_replaces = json!({ "identifiers": w.identifiers(), "replaces": id });
+    // Another account may not claim it.
+    let mallory = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let mallory_url = w.authority.account(&mallory).await;
+    let reply = w
+        .authority
+        .post(
+            "wire",
+            &mallory,
+            &KeyRef::Kid(mallory_url),
+            "/acme/wire/new-order",
+            Some(with_replaces.clone()),
+        )
+        .await;
+    assert_eq!(reply.problem(), "unauthorized");
+    let first = w.post(&url, Some(with_replaces.clone())).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let second = w.post(&url, Some(with_replaces)).await;
+    assert_eq!(
+        (second.status, second.problem()),
+        (StatusCode::CONFLICT, "alreadyReplaced")
+    );
+    let unknown = w
+        .post(
+            &url,
+            Some(json!({ "identifiers": w.identifiers(), "replaces": "AQID.AQID" })),
+        )
+        .await;
+    assert_eq!(unknown.problem(), "malformed");
+}
+
+async fn finalize_recovers_an_order_left_processing_by_a_stopped_process(w: World) {
+    let order = w.ready_order().await;
+    let id = order
+        .header("location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A process claimed the order two minutes ago and died before recording a certificate.
+    let then = time::OffsetDateTime::now_utc().unix_timestamp() - 120;
+    assert!(
+        w.authority
+            .state
+            .store
+            .start_processing(&id, then)
+            .await
+            .unwrap()
+    );
+    let fetched = w.post(order.header("location").unwrap(), None).await;
+    assert_eq!(fetched.body["status"], "ready");
+    let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let done = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
+    assert_eq!(done.body["status"], "valid", "{:?}", done.body);
+    // A fresh claim is left alone: that process is still issuing.
+    let order = w.ready_order().await;
+    let id = order
+        .header("location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        w.authority
+            .state
+            .store
+            .start_processing(&id, now)
+            .await
+            .unwrap()
+    );
+    let reply = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
+    assert_eq!(reply.problem(), "orderNotReady");
+}
+
+async fn metrics_count_issued_certificates(w: World) {
+    use axum::http::Method;
+    let before = w.authority.get("/metrics", Method::GET).await.text;
+    assert!(
+        before.contains("e2ei_acme_certificates_issued_total 0"),
+        "{before}"
+    );
+    w.issued().await;
+    let after = w.authority.get("/metrics", Method::GET).await.text;
+    assert!(
+        after.contains("e2ei_acme_certificates_issued_total{provisioner=\"wire\"} 1"),
+        "{after}"
+    );
+    assert!(
+        after.contains("route=\"/acme/{provisioner}/order/{id}/finalize\""),
+        "{after}"
+    );
+    let health = w.authority.get("/healthz", Method::GET).await;
+    assert_eq!(health.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn certificate_download_offers_the_chain_through_a_cross_signed_intermediate() {
+    use axum::http::Method;
+    use e2ei_core::x509::certificates_from_pem_or_der;
+    let pki = common::TestPki::new();
+    let (partner_root, cross) = pki.cross_signed();
+    let Some(w) = World::with_options(Database::Sqlite, pki, |o| {
+        o.federation = vec![cross.clone()];
+    })
+    .await
+    else {
+        return;
+    };
+    let federation = w.authority.get("/federation", Method::GET).await;
+    assert_eq!(
+        federation.body["certificates"],
+        json!([e2ei_core::x509::certificate_to_pem(&cross).unwrap()])
+    );
+    let order = w.ready_order().await;
+    let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+    let done = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
+    let cert_url = done.body["certificate"].as_str().unwrap();
+    let download = w.post(cert_url, None).await;
+    let alternate = download
+        .headers
+        .get_all("link")
+        .iter()
+        .map(|l| l.to_str().unwrap().to_owned())
+        .find(|l| l.ends_with("rel=\"alternate\""))
+        .expect("an alternate chain");
+    assert_eq!(alternate, format!("<{cert_url}/1>;rel=\"alternate\""));
+    let chain = w.post(&format!("{cert_url}/1"), None).await;
+    assert_eq!(
+        chain.header("content-type"),
+        Some("application/pem-certificate-chain")
+    );
+    let chain = certificates_from_pem_or_der(chain.text.as_bytes()).unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[1], cross);
+    // The alternate chain validates to the partner's root, the main one to ours.
+    let options = e2ei_core::path::ValidationOptions::default();
+    let now = time::OffsetDateTime::now_utc();
+    e2ei_core::path::validate_path(
+        std::slice::from_ref(&partner_root),
+        &chain[1..],
+        &chain[0],
+        now,
+        &options,
+    )
+    .unwrap();
+    let main = certificates_from_pem_or_der(download.text.as_bytes()).unwrap();
+    e2ei_core::path::validate_path(
+        std::slice::from_ref(&w.root),
+        &main[1..],
+        &main[0],
+        now,
+        &options,
+    )
+    .unwrap();
+    let missing = w.post(&format!("{cert_url}/2"), None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

@@ -129,6 +129,10 @@ pub struct Problem {
     /// With `badSignatureAlgorithm`: the algorithms the server accepts (RFC 8555 §6.2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub algorithms: Vec<String>,
+    /// Seconds the client should wait, sent as `Retry-After` (RFC 8555 §6.6 for
+    /// `rateLimited`); not part of the document.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -140,6 +144,15 @@ impl Problem {
             status: kind.status(),
             subproblems: Vec::new(),
             algorithms: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// `rateLimited`, retry after `seconds`.
+    pub fn rate_limited(detail: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(ProblemType::RateLimited, detail)
         }
     }
 

@@ -8,13 +8,14 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{Extension, OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use e2ei_acme::jws::{KeyRef, Payload, verify_key_change};
 use e2ei_acme::messages::{Account, AccountStatus, AccountUpdateRequest, NewAccountRequest};
 use e2ei_acme::{Problem, ProblemType};
 
+use super::limits::ClientIp;
 use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
 use crate::app::{AppState, Provisioner, SharedState};
 use crate::store::{AccountRow, random_token};
@@ -75,6 +76,7 @@ pub(super) async fn new_account(
     State(state): State<SharedState>,
     Path(name): Path<String>,
     OriginalUri(uri): OriginalUri,
+    Extension(ip): Extension<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AcmeResult {
@@ -108,6 +110,7 @@ pub(super) async fn new_account(
         &auth.request.header.url,
         &jwk,
     )?;
+    super::limits::new_account(&state, ip).await?;
     let account = AccountRow {
         id: random_token(18),
         provisioner: p.name.clone(),

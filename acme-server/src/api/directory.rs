@@ -23,7 +23,7 @@ pub(super) async fn directory(
         new_authz: None,
         revoke_cert: Some(url("revoke-cert")),
         key_change: Some(url("key-change")),
-        renewal_info: None,
+        renewal_info: Some(url("renewal-info")),
         meta: Some(DirectoryMeta {
             terms_of_service: p.terms_of_service.clone(),
             website: p.website.clone(),

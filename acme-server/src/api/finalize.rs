@@ -32,7 +32,7 @@ use x509_cert::request::CertReq;
 
 use super::orders::owned_order_for;
 use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
-use crate::app::SharedState;
+use crate::app::{AppState, SharedState};
 use crate::store::{CertificateRow, OrderRow, random_token};
 
 /// `Content-Type` of the certificate chain.
@@ -55,6 +55,7 @@ pub(super) async fn finalize(
         .account
         .ok_or_else(|| AcmeError(Problem::server_internal()))?;
     let order = owned_order_for(&state, &p.name, &id, &account).await?;
+    let order = super::orders::heal_stale_processing(&state, order).await?;
     match order.effective_status(state.now()) {
         OrderStatus::Ready => {}
         OrderStatus::Valid => return super::orders::order_response(&state, &order).await,
@@ -78,7 +79,7 @@ pub(super) async fn finalize(
         ))
     })?;
     let (identity, key) = check_csr(&order, &request.csr, &account.jwk)?;
-    if !state.store.start_processing(&order.id).await? {
+    if !state.store.start_processing(&order.id, state.now()).await? {
         return Err(
             Problem::new(ProblemType::OrderNotReady, "the order is being processed").into(),
         );
@@ -108,6 +109,12 @@ pub(super) async fn finalize(
         not_after: not_after.unix_timestamp(),
     };
     state.store.record_certificate(&cert, state.now()).await?;
+    state.metrics.inc(
+        super::CERTIFICATES_ISSUED,
+        "Certificates issued.",
+        &[("provisioner", &p.name)],
+    );
+    tracing::info!(order = %order.id, account = %account.id, serial = %cert.serial, "certificate issued");
     let order = state
         .store
         .order(&p.name, &order.id)
@@ -236,6 +243,9 @@ fn check_csr(
     Ok((identity, key))
 }
 
+/// `POST certificate/{id}`: the chain through the issuing intermediate, with a
+/// `Link: <…/certificate/{id}/{n}>;rel="alternate"` for each chain through a cross-signed
+/// intermediate (RFC 8555 §7.4.2).
 pub(super) async fn certificate(
     State(state): State<SharedState>,
     Path((name, id)): Path<(String, String)>,
@@ -243,25 +253,90 @@ pub(super) async fn certificate(
     headers: HeaderMap,
     body: Bytes,
 ) -> AcmeResult {
-    let p = provisioner(&state, &name)?;
-    let auth = authenticate(&state, p, uri.path(), &headers, &body, KeyMode::Kid).await?;
+    let cert = owned_certificate(&state, &name, &id, uri.path(), &headers, &body).await?;
+    let mut response = pem_chain(cert.chain_pem);
+    for n in 1..=alternate_issuers(&state).len() {
+        let url = state.settings.url(&name, &format!("certificate/{id}/{n}"));
+        if let Ok(v) = HeaderValue::from_str(&format!("<{url}>;rel=\"alternate\"")) {
+            response.headers_mut().append(header::LINK, v);
+        }
+    }
+    Ok(response)
+}
+
+/// `POST certificate/{id}/{n}`: the leaf with the `n`-th cross-signed intermediate of its
+/// issuer, for clients that trust the partner's root.
+pub(super) async fn alternate_certificate(
+    State(state): State<SharedState>,
+    Path((name, id, alternate)): Path<(String, String, usize)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AcmeResult {
+    let cert = owned_certificate(&state, &name, &id, uri.path(), &headers, &body).await?;
+    let cross = alternate
+        .checked_sub(1)
+        .and_then(|i| alternate_issuers(&state).get(i).copied())
+        .ok_or_else(|| {
+            let mut p = Problem::malformed("no such alternate chain");
+            p.status = 404;
+            AcmeError(p)
+        })?;
+    let leaf_pem = cert
+        .chain_pem
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let cross_pem = e2ei_core::x509::certificate_to_pem(cross)
+        .map_err(|_| AcmeError(Problem::server_internal()))?;
+    Ok(pem_chain(leaf_pem + &cross_pem))
+}
+
+/// Cross-signed intermediates (from `/federation`) that certify the issuing key under the
+/// issuing certificate's subject.
+fn alternate_issuers(state: &AppState) -> Vec<&x509_cert::Certificate> {
+    let Some(issuer) = &state.issuer else {
+        return Vec::new();
+    };
+    let own = issuer.certificate().tbs_certificate();
+    state
+        .federation
+        .iter()
+        .filter(|c| {
+            let tbs = c.tbs_certificate();
+            tbs.subject() == own.subject()
+                && tbs.subject_public_key_info() == own.subject_public_key_info()
+                && tbs.issuer() != own.issuer()
+        })
+        .collect()
+}
+
+/// The certificate `id` of provisioner `name`, after the request's JWS (POST-as-GET by the
+/// owning account).
+async fn owned_certificate(
+    state: &AppState,
+    name: &str,
+    id: &str,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<CertificateRow, AcmeError> {
+    let p = provisioner(state, name)?;
+    let auth = authenticate(state, p, path, headers, body, KeyMode::Kid).await?;
     auth.request.require_post_as_get()?;
     let account = auth
         .account
         .ok_or_else(|| AcmeError(Problem::server_internal()))?;
-    let cert = state
-        .store
-        .certificate(&p.name, &id)
-        .await?
-        .ok_or_else(|| {
-            let mut p = Problem::malformed("no such certificate");
-            p.status = 404;
-            AcmeError(p)
-        })?;
+    let cert = state.store.certificate(&p.name, id).await?.ok_or_else(|| {
+        let mut p = Problem::malformed("no such certificate");
+        p.status = 404;
+        AcmeError(p)
+    })?;
     if cert.account_id != account.id {
         return Err(Problem::unauthorized("the certificate belongs to another account").into());
     }
-    Ok(pem_chain(cert.chain_pem))
+    Ok(cert)
 }
 
 fn pem_chain(pem: String) -> Response {

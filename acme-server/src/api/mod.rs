@@ -20,8 +20,13 @@ use crate::store::AccountRow;
 mod accounts;
 mod directory;
 mod finalize;
+pub(crate) mod limits;
 mod orders;
+mod renewal;
 mod revoke;
+
+/// The counter of issued certificates (by provisioner).
+pub const CERTIFICATES_ISSUED: &str = "certificates_issued_total";
 
 /// All routes.
 pub fn router(state: SharedState) -> Router {
@@ -41,17 +46,98 @@ pub fn router(state: SharedState) -> Router {
         .route("/challenge/{authz}/{id}", post(orders::challenge))
         .route("/order/{id}/finalize", post(finalize::finalize))
         .route("/certificate/{id}", post(finalize::certificate))
+        .route(
+            "/certificate/{id}/{alternate}",
+            post(finalize::alternate_certificate),
+        )
         .route("/revoke-cert", post(revoke::revoke_cert))
+        .route("/renewal-info/{cert_id}", get(renewal::renewal_info))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             acme_headers,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/roots.pem", get(roots))
+        .route("/federation", get(federation))
         .nest("/acme/{provisioner}", acme)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            e2ei_service::metrics::track,
+        ))
+        .layer(axum::middleware::from_fn(request_span))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::client_ip,
+        ))
         .with_state(state)
+}
+
+/// `GET /healthz`: 200 while the database answers, 503 otherwise (load balancers take the
+/// replica out).
+async fn healthz(State(state): State<SharedState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ok".into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn metrics(State(state): State<SharedState>) -> Response {
+    e2ei_service::metrics::exposition(&state.metrics)
+}
+
+/// `GET /federation`: the cross-signed intermediates clients import to validate federated
+/// domains' certificates (protocol doc §2.5), as `{"certificates": [PEM, …]}`.
+async fn federation(State(state): State<SharedState>) -> Response {
+    let certificates: Vec<String> = state
+        .federation
+        .iter()
+        .filter_map(|c| e2ei_core::x509::certificate_to_pem(c).ok())
+        .collect();
+    axum::Json(serde_json::json!({ "certificates": certificates })).into_response()
+}
+
+/// Every request runs in a span with its method, route and client address; handlers record
+/// the account and order they act on, so each log line names them.
+async fn request_span(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| request.uri().path().to_owned());
+    let ip = request
+        .extensions()
+        .get::<limits::ClientIp>()
+        .and_then(|c| c.0)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route,
+        client = %ip,
+        account = tracing::field::Empty,
+        order = tracing::field::Empty,
+    );
+    async move {
+        let started = std::time::Instant::now();
+        let response = next.run(request).await;
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "served"
+        );
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 /// `GET /roots.pem`: the trust anchors clients validate chains against (§15.7).
@@ -86,7 +172,14 @@ impl IntoResponse for AcmeError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST);
         let body = serde_json::to_vec(&self.0).unwrap_or_default();
-        (status, [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)], body).into_response()
+        let mut response =
+            (status, [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)], body).into_response();
+        if let Some(seconds) = self.0.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -217,6 +310,7 @@ pub(crate) async fn authenticate(
                 .into());
             }
             let request = jws.verify(account.jwk.public_key())?;
+            tracing::Span::current().record("account", account.id.as_str());
             Ok(Authenticated {
                 request,
                 account: Some(account),

@@ -12,7 +12,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{Extension, OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use e2ei_acme::jws::Payload;
@@ -30,6 +30,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::limits::ClientIp;
 use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
 use crate::app::{AppState, ProvisionerKind, SharedState, WireSettings};
 use crate::store::{AccountRow, AuthzRow, ChallengeRow, NewAuthz, OrderRow, random_token};
@@ -118,6 +119,7 @@ pub(super) async fn new_order(
     State(state): State<SharedState>,
     Path(name): Path<String>,
     OriginalUri(uri): OriginalUri,
+    Extension(ip): Extension<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AcmeResult {
@@ -146,6 +148,7 @@ pub(super) async fn new_order(
         )
         .into());
     };
+    super::limits::new_order(&state, &account.id, ip).await?;
     let now = state.now();
     let order = OrderRow {
         id: random_token(18),
@@ -185,6 +188,10 @@ pub(super) async fn new_order(
             )],
         });
     }
+    tracing::Span::current().record("order", order.id.as_str());
+    if let Some(cert_id) = &request.replaces {
+        super::renewal::claim_replacement(&state, p, &account, cert_id, &order.id).await?;
+    }
     state.store.create_order(&order, &authzs, now).await?;
     let stored = state.store.authorizations_of(&order.id).await?;
     let url = state.settings.url(&p.name, &format!("order/{}", order.id));
@@ -213,6 +220,7 @@ pub(super) async fn owned_order_for(
     if order.account_id != account.id {
         return Err(Problem::unauthorized("the order belongs to another account").into());
     }
+    tracing::Span::current().record("order", order.id.as_str());
     Ok(order)
 }
 
@@ -230,7 +238,34 @@ pub(super) async fn order(
         .account
         .ok_or_else(|| AcmeError(Problem::server_internal()))?;
     let order = owned_order_for(&state, &p.name, &id, &account).await?;
+    let order = heal_stale_processing(&state, order).await?;
     order_response(&state, &order).await
+}
+
+/// How long an order may stay in `processing` before it counts as abandoned by a crashed
+/// process: issuance itself takes milliseconds (an HSM signature, a database write).
+pub(super) const STALE_PROCESSING_SECS: i64 = 60;
+
+/// An order a crashed process left in `processing` becomes `ready` again, so that the client
+/// can finalize it anew; no certificate of it was handed out (they are recorded first).
+pub(super) async fn heal_stale_processing(
+    state: &AppState,
+    order: OrderRow,
+) -> Result<OrderRow, AcmeError> {
+    if order.status != OrderStatus::Processing
+        || !state
+            .store
+            .reclaim_stale_processing(&order.id, state.now() - STALE_PROCESSING_SECS)
+            .await?
+    {
+        return Ok(order);
+    }
+    tracing::warn!(order = %order.id, "order left in processing by a stopped process is ready again");
+    Ok(state
+        .store
+        .order(&order.provisioner, &order.id)
+        .await?
+        .unwrap_or(order))
 }
 
 /// An order as answered (with its `Location`).

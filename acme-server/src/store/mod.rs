@@ -10,8 +10,10 @@ use e2ei_core::jwk::Jwk;
 use e2ei_sqlstore::{Db, Migration};
 use sqlx::Row;
 
+mod limits;
 mod orders;
 
+pub use limits::RateVerdict;
 pub use orders::{AuthzRow, CertificateRow, ChallengeRow, NewAuthz, OrderRow};
 
 /// The authority's migrations.
@@ -30,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "certificates",
         sql: include_str!("../../migrations/0003_certificates.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "limits_renewal",
+        sql: include_str!("../../migrations/0004_limits_renewal.sql"),
     },
 ];
 
@@ -95,6 +102,12 @@ impl Store {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(self.db.pool()).await?;
+        Ok(())
     }
 
     /// Issues a fresh nonce (128 random bits).

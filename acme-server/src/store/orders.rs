@@ -425,13 +425,36 @@ impl Store {
     }
 
     /// Moves a ready order to `processing`; false if it was not ready (another finalize won).
-    pub async fn start_processing(&self, order_id: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
-            .bind(name(&OrderStatus::Processing))
-            .bind(order_id)
-            .bind(name(&OrderStatus::Ready))
-            .execute(self.db.pool())
-            .await?;
+    pub async fn start_processing(&self, order_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE orders SET status = $1, processing_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(name(&OrderStatus::Processing))
+        .bind(now)
+        .bind(order_id)
+        .bind(name(&OrderStatus::Ready))
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Returns an order left in `processing` since before `stale_before` (its process died
+    /// between claiming it and recording the certificate, which was never handed out) to
+    /// `ready`; true if it did.
+    pub async fn reclaim_stale_processing(
+        &self,
+        order_id: &str,
+        stale_before: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE orders SET status = $1, processing_at = NULL WHERE id = $2 AND status = $3 AND certificate_id IS NULL AND (processing_at IS NULL OR processing_at < $4)",
+        )
+        .bind(name(&OrderStatus::Ready))
+        .bind(order_id)
+        .bind(name(&OrderStatus::Processing))
+        .bind(stale_before)
+        .execute(self.db.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

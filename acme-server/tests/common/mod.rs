@@ -47,6 +47,31 @@ impl Reply {
     }
 }
 
+/// How a test authority is configured.
+pub struct Options {
+    pub backend_keys: BackendPublicKeys,
+    pub issuer: Option<e2ei_acme_server::issuer::Issuer>,
+    pub idp: Idp,
+    pub clock: Arc<dyn e2ei_core::clock::Clock>,
+    pub rate_limits: e2ei_acme_server::app::RateLimits,
+    pub client_ip_header: Option<String>,
+    pub federation: Vec<x509_cert::Certificate>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            backend_keys: BackendPublicKeys::default(),
+            issuer: None,
+            idp: idp(NO_IDP),
+            clock: Arc::new(SystemClock),
+            rate_limits: e2ei_acme_server::app::RateLimits::OFF,
+            client_ip_header: None,
+            federation: Vec::new(),
+        }
+    }
+}
+
 pub struct Authority {
     pub router: Router,
     pub state: Arc<AppState>,
@@ -71,17 +96,29 @@ impl Authority {
         issuer: Option<e2ei_acme_server::issuer::Issuer>,
         idp: Idp,
     ) -> Option<Self> {
-        Self::with_clock(database, backend_keys, issuer, idp, Arc::new(SystemClock)).await
+        Self::with_options(
+            database,
+            Options {
+                backend_keys,
+                issuer,
+                idp,
+                ..Options::default()
+            },
+        )
+        .await
     }
 
-    /// As [`Self::with`], with the authority's clock.
-    pub async fn with_clock(
-        database: Database,
-        backend_keys: BackendPublicKeys,
-        issuer: Option<e2ei_acme_server::issuer::Issuer>,
-        idp: Idp,
-        clock: Arc<dyn e2ei_core::clock::Clock>,
-    ) -> Option<Self> {
+    /// An authority configured by `options`.
+    pub async fn with_options(database: Database, options: Options) -> Option<Self> {
+        let Options {
+            backend_keys,
+            issuer,
+            idp,
+            clock,
+            rate_limits,
+            client_ip_header,
+            federation,
+        } = options;
         let (url, dir) = match database {
             Database::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -116,6 +153,8 @@ impl Authority {
                 },
             ],
             nonce_ttl: DEFAULT_NONCE_TTL,
+            rate_limits,
+            client_ip_header,
         };
         let state = Arc::new(AppState {
             store: Store::connect(&url, DEFAULT_NONCE_TTL).await.unwrap(),
@@ -123,6 +162,8 @@ impl Authority {
             clock,
             issuer,
             roots_pem: None,
+            federation,
+            metrics: e2ei_acme_server::app::new_metrics(),
         });
         Some(Self {
             router: api::router(state.clone()),
@@ -273,83 +314,23 @@ impl TestPki {
 
     /// A PKI whose intermediate holds `intermediate_key` (a file key, for the binary's tests).
     pub fn with_intermediate_key(intermediate_key: Signer) -> Self {
-        use e2ei_core::ciphersuite::KeyAlgorithm;
-        use e2ei_core::oid;
-        use e2ei_core::x509::{
-            CertificateParts, NameAttribute, ToBeSigned, authority_key_identifier,
-            basic_constraints, build_name, key_usage, name_constraints, random_serial,
-            subject_key_identifier, validity,
-        };
-        use x509_cert::ext::pkix::KeyUsages;
-        let now = time::OffsetDateTime::now_utc();
-        let name = |cn: &str| {
-            build_name(&[
-                NameAttribute {
-                    oid: oid::ORGANIZATION,
-                    value: "wire.example.com".into(),
-                },
-                NameAttribute {
-                    oid: oid::COMMON_NAME,
-                    value: cn.into(),
-                },
-            ])
-            .unwrap()
-        };
-        let sign = |tbs: ToBeSigned, key: &Signer| {
-            let signature = key.sign(tbs.der()).unwrap().to_x509().unwrap();
-            tbs.into_certificate(&signature).unwrap()
-        };
-        let root_key = Signer::ephemeral(KeyAlgorithm::P384).unwrap();
-        let root = sign(
-            ToBeSigned::new(CertificateParts {
-                serial: random_serial().unwrap(),
-                issuer: name("Test Root"),
-                subject: name("Test Root"),
-                validity: validity(
-                    now - time::Duration::hours(1),
-                    now + time::Duration::days(3650),
-                )
-                .unwrap(),
-                subject_public_key: root_key.public_key().clone(),
-                issuer_algorithm: KeyAlgorithm::P384,
-                extensions: vec![
-                    basic_constraints(true, Some(1)).unwrap(),
-                    key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
-                    subject_key_identifier(root_key.public_key()).unwrap(),
-                ],
-            })
-            .unwrap(),
-            &root_key,
-        );
-        let intermediate = sign(
-            ToBeSigned::new(CertificateParts {
-                serial: random_serial().unwrap(),
-                issuer: name("Test Root"),
-                subject: name("Test Intermediate"),
-                validity: validity(
-                    now - time::Duration::hours(1),
-                    now + time::Duration::days(365),
-                )
-                .unwrap(),
-                subject_public_key: intermediate_key.public_key().clone(),
-                issuer_algorithm: KeyAlgorithm::P384,
-                extensions: vec![
-                    basic_constraints(true, Some(0)).unwrap(),
-                    key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
-                    subject_key_identifier(intermediate_key.public_key()).unwrap(),
-                    authority_key_identifier(&root_key.public_key().key_identifier()).unwrap(),
-                    name_constraints(&["wire.example.com".into()], &["wire.example.com".into()])
-                        .unwrap(),
-                ],
-            })
-            .unwrap(),
-            &root_key,
-        );
+        let root_key = Signer::ephemeral(e2ei_core::ciphersuite::KeyAlgorithm::P384).unwrap();
+        let root = test_root("Test Root", &root_key);
+        let intermediate = test_intermediate(&root, &root_key, &intermediate_key);
         Self {
             root,
             intermediate,
             intermediate_key,
         }
+    }
+
+    /// A partner's root and its cross-signature of this intermediate (same subject and key),
+    /// as a federating domain issues it.
+    pub fn cross_signed(&self) -> (x509_cert::Certificate, x509_cert::Certificate) {
+        let partner_key = Signer::ephemeral(e2ei_core::ciphersuite::KeyAlgorithm::P256).unwrap();
+        let partner = test_root("Partner Root", &partner_key);
+        let cross = test_intermediate(&partner, &partner_key, &self.intermediate_key);
+        (partner, cross)
     }
 
     /// The issuer the authority signs with (moves the intermediate key).
@@ -364,4 +345,95 @@ impl TestPki {
         .unwrap();
         (issuer, self.root)
     }
+}
+
+fn test_name(cn: &str) -> x509_cert::name::Name {
+    use e2ei_core::oid;
+    use e2ei_core::x509::{NameAttribute, build_name};
+    build_name(&[
+        NameAttribute {
+            oid: oid::ORGANIZATION,
+            value: "wire.example.com".into(),
+        },
+        NameAttribute {
+            oid: oid::COMMON_NAME,
+            value: cn.into(),
+        },
+    ])
+    .unwrap()
+}
+
+fn test_sign(tbs: e2ei_core::x509::ToBeSigned, key: &Signer) -> x509_cert::Certificate {
+    let signature = key.sign(tbs.der()).unwrap().to_x509().unwrap();
+    tbs.into_certificate(&signature).unwrap()
+}
+
+/// A self-signed test root named `cn`.
+fn test_root(cn: &str, root_key: &Signer) -> x509_cert::Certificate {
+    use e2ei_core::x509::{
+        CertificateParts, ToBeSigned, basic_constraints, key_usage, random_serial,
+        subject_key_identifier, validity,
+    };
+    use x509_cert::ext::pkix::KeyUsages;
+    let now = time::OffsetDateTime::now_utc();
+    test_sign(
+        ToBeSigned::new(CertificateParts {
+            serial: random_serial().unwrap(),
+            issuer: test_name(cn),
+            subject: test_name(cn),
+            validity: validity(
+                now - time::Duration::hours(1),
+                now + time::Duration::days(3650),
+            )
+            .unwrap(),
+            subject_public_key: root_key.public_key().clone(),
+            issuer_algorithm: root_key.public_key().algorithm(),
+            extensions: vec![
+                basic_constraints(true, Some(1)).unwrap(),
+                key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
+                subject_key_identifier(root_key.public_key()).unwrap(),
+            ],
+        })
+        .unwrap(),
+        root_key,
+    )
+}
+
+/// "Test Intermediate" for `intermediate_key`, issued by `root`, constrained to
+/// `wire.example.com`.
+fn test_intermediate(
+    root: &x509_cert::Certificate,
+    root_key: &Signer,
+    intermediate_key: &Signer,
+) -> x509_cert::Certificate {
+    use e2ei_core::x509::{
+        CertificateParts, ToBeSigned, authority_key_identifier, basic_constraints, key_usage,
+        name_constraints, random_serial, subject_key_identifier, validity,
+    };
+    use x509_cert::ext::pkix::KeyUsages;
+    let now = time::OffsetDateTime::now_utc();
+    test_sign(
+        ToBeSigned::new(CertificateParts {
+            serial: random_serial().unwrap(),
+            issuer: root.tbs_certificate().subject().clone(),
+            subject: test_name("Test Intermediate"),
+            validity: validity(
+                now - time::Duration::hours(1),
+                now + time::Duration::days(365),
+            )
+            .unwrap(),
+            subject_public_key: intermediate_key.public_key().clone(),
+            issuer_algorithm: root_key.public_key().algorithm(),
+            extensions: vec![
+                basic_constraints(true, Some(0)).unwrap(),
+                key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
+                subject_key_identifier(intermediate_key.public_key()).unwrap(),
+                authority_key_identifier(&root_key.public_key().key_identifier()).unwrap(),
+                name_constraints(&["wire.example.com".into()], &["wire.example.com".into()])
+                    .unwrap(),
+            ],
+        })
+        .unwrap(),
+        root_key,
+    )
 }
