@@ -355,6 +355,7 @@ on_both_databases!(
     wire_dpop_01_validates_synchronously,
     failed_wire_dpop_01_is_terminal_and_invalidates_the_order,
     wire_dpop_01_rejects_a_token_for_another_challenge,
+    wire_dpop_01_rejects_each_failed_section_6_1_check,
     new_order_rejects_bad_identifier_sets,
     orders_belong_to_their_account,
     deactivating_an_authorization_invalidates_the_order,
@@ -1281,4 +1282,255 @@ async fn certificate_download_offers_the_chain_through_a_cross_signed_intermedia
     .unwrap();
     let missing = w.post(&format!("{cert_url}/2"), None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+type Claims = serde_json::Map<String, Value>;
+
+fn decode_jws(token: &str) -> (Claims, Claims) {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let mut next = || {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts.next().unwrap())
+            .unwrap();
+        match serde_json::from_slice(&bytes).unwrap() {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    };
+    (next(), next())
+}
+
+/// Which token a §6.1 case tampers with, and how.
+enum Tamper {
+    /// Edit the access token's claims; re-signed by the backend key.
+    AccessToken(fn(&mut Claims)),
+    /// Edit the inner proof's claims; re-signed by the account key, then the access token by
+    /// the backend key.
+    Proof(fn(&mut Claims)),
+    /// The access token signed by a key the authority does not trust.
+    ForeignBackendKey,
+    /// The proof signed by a key other than the account's.
+    ForeignProofKey,
+}
+
+impl World {
+    fn tampered_access_token(&self, challenge: &Value, tamper: &Tamper) -> String {
+        use e2ei_dpop::jws::{header_jwk, sign_compact};
+        let token = self.access_token(challenge);
+        let (mut header, mut claims) = decode_jws(&token);
+        let backend = self.backend.get(KeyAlgorithm::P256).unwrap();
+        let mut signer = backend;
+        let stranger = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+        match tamper {
+            Tamper::AccessToken(edit) => edit(&mut claims),
+            Tamper::ForeignBackendKey => {
+                header.insert("jwk".into(), header_jwk(stranger.public_key()));
+                signer = &stranger;
+            }
+            Tamper::Proof(_) | Tamper::ForeignProofKey => {
+                let proof = claims["proof"].as_str().unwrap().to_owned();
+                let (proof_header, mut proof_claims) = decode_jws(&proof);
+                let proof_signer = match tamper {
+                    Tamper::Proof(edit) => {
+                        edit(&mut proof_claims);
+                        &self.account
+                    }
+                    _ => &stranger,
+                };
+                let proof = sign_compact(proof_signer, &proof_header, &proof_claims).unwrap();
+                claims.insert("proof".into(), json!(proof));
+            }
+        }
+        header.remove("alg");
+        sign_compact(signer, &header, &claims).unwrap()
+    }
+}
+
+/// §6.1 steps 2–9: every failed check makes the challenge `invalid` with `rejectedIdentifier`
+/// (answered 200, step 10) and kills the order; one fresh order per check.
+async fn wire_dpop_01_rejects_each_failed_section_6_1_check(w: World) {
+    fn set(c: &mut Claims, k: &str, v: Value) {
+        c.insert(k.into(), v);
+    }
+    let cases: Vec<(&str, Tamper)> = vec![
+        (
+            "access token signed by an untrusted backend key (steps 3-4)",
+            Tamper::ForeignBackendKey,
+        ),
+        (
+            "iss is not the target (step 5)",
+            Tamper::AccessToken(|c| {
+                set(
+                    c,
+                    "iss",
+                    json!("https://evil.example.com/clients/1/access-token"),
+                )
+            }),
+        ),
+        (
+            "aud is not the challenge URL (step 5)",
+            Tamper::AccessToken(|c| {
+                set(
+                    c,
+                    "aud",
+                    json!("https://acme.wire.example.com/acme/wire/challenge/x/y"),
+                )
+            }),
+        ),
+        (
+            "expired access token (step 5)",
+            Tamper::AccessToken(|c| {
+                set(
+                    c,
+                    "exp",
+                    json!(time::OffsetDateTime::now_utc().unix_timestamp() - 600),
+                )
+            }),
+        ),
+        (
+            "access token not yet valid (step 5)",
+            Tamper::AccessToken(|c| {
+                set(
+                    c,
+                    "nbf",
+                    json!(time::OffsetDateTime::now_utc().unix_timestamp() + 600),
+                )
+            }),
+        ),
+        (
+            "empty chal (step 6)",
+            Tamper::AccessToken(|c| set(c, "chal", json!(""))),
+        ),
+        (
+            "cnf.kid of another key (step 6)",
+            Tamper::AccessToken(|c| {
+                set(
+                    c,
+                    "cnf",
+                    json!({ "kid": "StoKb1FuB59XWMLjhsdeU94T95R_AoMP3u2g9HscYog" }),
+                )
+            }),
+        ),
+        (
+            "client_id of another device (step 6)",
+            Tamper::AccessToken(|c| {
+                set(
+                    c,
+                    "client_id",
+                    json!("wireapp://yRbSiljXSnCl77-QkM634g!1@wire.example.com"),
+                )
+            }),
+        ),
+        (
+            "exp more than an hour ahead (step 6)",
+            Tamper::AccessToken(|c| {
+                set(
+                    c,
+                    "exp",
+                    json!(time::OffsetDateTime::now_utc().unix_timestamp() + 7200),
+                )
+            }),
+        ),
+        (
+            "scope is not wire_client_id (step 6)",
+            Tamper::AccessToken(|c| set(c, "scope", json!("other"))),
+        ),
+        (
+            "proof signed by another key (steps 7-8)",
+            Tamper::ForeignProofKey,
+        ),
+        (
+            "proof aud is not the challenge URL (step 9)",
+            Tamper::Proof(|c| {
+                set(
+                    c,
+                    "aud",
+                    json!("https://acme.wire.example.com/acme/wire/challenge/x/y"),
+                )
+            }),
+        ),
+        (
+            "proof htu is not the target (step 9)",
+            Tamper::Proof(|c| {
+                set(
+                    c,
+                    "htu",
+                    json!("https://evil.example.com/clients/1/access-token"),
+                )
+            }),
+        ),
+        (
+            "proof exp more than an hour ahead (step 9)",
+            Tamper::Proof(|c| {
+                set(
+                    c,
+                    "exp",
+                    json!(time::OffsetDateTime::now_utc().unix_timestamp() + 7200),
+                )
+            }),
+        ),
+        (
+            "proof sub is another device (step 9)",
+            Tamper::Proof(|c| {
+                set(
+                    c,
+                    "sub",
+                    json!("wireapp://yRbSiljXSnCl77-QkM634g!1@wire.example.com"),
+                )
+            }),
+        ),
+        (
+            "proof nonce differs from the access token's (step 9)",
+            Tamper::Proof(|c| set(c, "nonce", json!("another-nonce"))),
+        ),
+        (
+            "proof chal is not the challenge token (step 9)",
+            Tamper::Proof(|c| set(c, "chal", json!("another-challenge-token"))),
+        ),
+        (
+            "proof handle differs from the identifier (step 9)",
+            Tamper::Proof(|c| set(c, "handle", json!("wireapp://%40mallory@wire.example.com"))),
+        ),
+        (
+            "proof name differs from the identifier (step 9)",
+            Tamper::Proof(|c| set(c, "name", json!("Mallory"))),
+        ),
+    ];
+    for (what, tamper) in cases {
+        let (order, dpop, _) = w.order().await;
+        let token = w.tampered_access_token(&dpop, &tamper);
+        let reply = w
+            .post(
+                dpop["url"].as_str().unwrap(),
+                Some(json!({ "access_token": token })),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{what}: {:?}", reply.body);
+        assert_eq!(reply.body["status"], "invalid", "{what}: {:?}", reply.body);
+        assert_eq!(
+            reply.body["error"]["type"], "urn:ietf:params:acme:error:rejectedIdentifier",
+            "{what}"
+        );
+        assert!(
+            reply.body["error"]["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed validating Wire access token"),
+            "{what}: {:?}",
+            reply.body
+        );
+        let order = w.post(order.header("location").unwrap(), None).await;
+        assert_eq!(order.body["status"], "invalid", "{what}");
+    }
+    // And untampered, the same construction passes (the cases fail for their edit alone).
+    let (_, dpop, _) = w.order().await;
+    let token = w.tampered_access_token(&dpop, &Tamper::AccessToken(|_| {}));
+    let reply = w
+        .post(
+            dpop["url"].as_str().unwrap(),
+            Some(json!({ "access_token": token })),
+        )
+        .await;
+    assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
 }
