@@ -102,10 +102,14 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), Problem> {
     if essence == JOSE_CONTENT_TYPE {
         Ok(())
     } else {
-        Err(malformed(format!(
-            "Content-Type must be {JOSE_CONTENT_TYPE}, not {:?}",
-            content_type.unwrap_or("(none)")
-        )))
+        // RFC 8555 §6.2: 415 Unsupported Media Type.
+        Err(Problem {
+            status: 415,
+            ..malformed(format!(
+                "Content-Type must be {JOSE_CONTENT_TYPE}, not {:?}",
+                content_type.unwrap_or("(none)")
+            ))
+        })
     }
 }
 

@@ -215,6 +215,16 @@ async fn acme_headers(
     if state.settings.provisioner(&name).is_none() {
         return response;
     }
+    if response.status().is_client_error()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|v| v.as_bytes() != PROBLEM_CONTENT_TYPE.as_bytes())
+    {
+        // The framework's own refusals (body over the limit, unknown route, wrong method)
+        // become problem documents like every other ACME error.
+        response = framework_refusal(response.status()).into_response();
+    }
     let headers = response.headers_mut();
     match state.store.issue_nonce(state.now()).await {
         Ok(nonce) => {
@@ -230,6 +240,18 @@ async fn acme_headers(
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+fn framework_refusal(status: StatusCode) -> AcmeError {
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!("the request body exceeds {MAX_BODY} bytes"),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed for this resource".to_owned(),
+        StatusCode::NOT_FOUND => "no such resource".to_owned(),
+        other => format!("the request was refused ({other})"),
+    };
+    let mut problem = Problem::malformed(detail);
+    problem.status = status.as_u16();
+    AcmeError(problem)
 }
 
 /// How a request must name its key.
