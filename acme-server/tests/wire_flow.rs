@@ -297,6 +297,46 @@ impl World {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(csr.to_der().unwrap())
     }
 
+    /// A CSR as Wire clients build it, with `extra` names in its subjectAltName.
+    fn csr_with_extra_names(
+        &self,
+        key: &Signer,
+        extra: Vec<x509_cert::ext::pkix::name::GeneralName>,
+    ) -> String {
+        use der::Encode;
+        use e2ei_core::oid;
+        use e2ei_core::x509::{CsrToBeSigned, NameAttribute, build_name};
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        let subject = build_name(&[
+            NameAttribute {
+                oid: oid::ORGANIZATION,
+                value: "wire.example.com".into(),
+            },
+            NameAttribute {
+                oid: oid::DISPLAY_NAME,
+                value: "Alice Smith".into(),
+            },
+        ])
+        .unwrap();
+        let mut names: Vec<GeneralName> = [self.client_id.to_uri(), self.ids.handle().to_uri()]
+            .into_iter()
+            .map(|u| GeneralName::UniformResourceIdentifier(der::asn1::Ia5String::new(&u).unwrap()))
+            .collect();
+        names.extend(extra);
+        let san = x509_cert::ext::Extension {
+            extn_id: oid::SUBJECT_ALT_NAME,
+            critical: false,
+            extn_value: der::asn1::OctetString::new(SubjectAltName(names).to_der().unwrap())
+                .unwrap(),
+        };
+        let tbs = CsrToBeSigned::with_extensions(subject, key.public_key(), vec![san]).unwrap();
+        let signature = key.sign(tbs.der()).unwrap().to_x509().unwrap();
+        let csr = tbs.into_csr(&signature).unwrap();
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(csr.to_der().unwrap())
+    }
+
     async fn finalize(&self, order: &Reply, csr: String) -> Reply {
         self.post(
             order.body["finalize"].as_str().unwrap(),
@@ -792,13 +832,26 @@ async fn finalize_issues_a_wire_leaf_that_validates_to_the_root(w: World) {
 }
 
 async fn finalize_refuses_orders_that_are_not_ready(w: World) {
-    let (order, _, _) = w.order().await;
+    let (order, dpop, _) = w.order().await;
     let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
     let reply = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
     assert_eq!(
         (reply.status, reply.problem()),
         (StatusCode::FORBIDDEN, "orderNotReady")
     );
+    assert!(reply.body["detail"].as_str().unwrap().contains("not ready"));
+    // §7.4 step 1: an invalid order is "abandoned".
+    w.post(
+        dpop["url"].as_str().unwrap(),
+        Some(json!({ "access_token": "not.a.token" })),
+    )
+    .await;
+    let reply = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
+    assert_eq!(
+        (reply.status, reply.problem()),
+        (StatusCode::FORBIDDEN, "orderNotReady")
+    );
+    assert!(reply.body["detail"].as_str().unwrap().contains("abandoned"));
 }
 
 async fn finalize_rejects_csrs_that_do_not_match_the_order(w: World) {
@@ -847,10 +900,35 @@ async fn finalize_rejects_csrs_that_do_not_match_the_order(w: World) {
         ("account key", w.csr(&w.account, |_, _| {})),
         ("not base64url", "!!!".into()),
         ("not a CSR", "AAAA".into()),
+        ("signature does not verify", {
+            use base64::Engine;
+            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let mut der = URL_SAFE_NO_PAD.decode(w.csr(&mls_key, |_, _| {})).unwrap();
+            let last = der.len() - 1;
+            der[last] ^= 0x01;
+            URL_SAFE_NO_PAD.encode(der)
+        }),
+        (
+            "an e-mail SAN",
+            w.csr_with_extra_names(&mls_key, vec![email_name("alice@wire.example.com")]),
+        ),
+        (
+            "a DNS SAN",
+            w.csr_with_extra_names(&mls_key, vec![dns_name("wire.example.com")]),
+        ),
+        (
+            "an IP SAN",
+            w.csr_with_extra_names(&mls_key, vec![ip_name([127, 0, 0, 1])]),
+        ),
     ];
     for (what, csr) in cases {
         let reply = w.finalize(&order, csr).await;
-        assert_eq!(reply.problem(), "badCSR", "{what}: {:?}", reply.body);
+        assert_eq!(
+            (reply.status, reply.problem()),
+            (StatusCode::BAD_REQUEST, "badCSR"),
+            "{what}: {:?}",
+            reply.body
+        );
     }
     // Nothing changed: the order is still ready, and a good CSR still works.
     let still = w.post(order.header("location").unwrap(), None).await;
@@ -1533,4 +1611,18 @@ async fn wire_dpop_01_rejects_each_failed_section_6_1_check(w: World) {
         )
         .await;
     assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
+}
+
+fn email_name(address: &str) -> x509_cert::ext::pkix::name::GeneralName {
+    x509_cert::ext::pkix::name::GeneralName::Rfc822Name(der::asn1::Ia5String::new(address).unwrap())
+}
+
+fn dns_name(name: &str) -> x509_cert::ext::pkix::name::GeneralName {
+    x509_cert::ext::pkix::name::GeneralName::DnsName(der::asn1::Ia5String::new(name).unwrap())
+}
+
+fn ip_name(octets: [u8; 4]) -> x509_cert::ext::pkix::name::GeneralName {
+    x509_cert::ext::pkix::name::GeneralName::IpAddress(
+        der::asn1::OctetString::new(octets.to_vec()).unwrap(),
+    )
 }
