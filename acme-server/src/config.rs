@@ -145,8 +145,15 @@ pub struct WireConfig {
     #[serde(default = "default_client_id")]
     pub oidc_client_id: String,
     /// How `preferred_username` becomes the handle URI, e.g. `wireapp://%40{username}@{domain}`;
-    /// absent: taken as it is.
+    /// absent: taken as it is. `{claim}` inserts any string claim of the ID token.
     pub preferred_username_transform: Option<String>,
+    /// How the display name is formed, e.g. `{given_name} {family_name}`; absent: `name`.
+    pub name_transform: Option<String>,
+    /// Where OIDC discovery happens when it is not the issuer (step-ca's `discoveryBaseUrl`):
+    /// `/.well-known/openid-configuration` is appended.
+    pub oidc_discovery_url: Option<String>,
+    /// The IdP's JWKS URL; set, discovery is skipped.
+    pub oidc_jwks_url: Option<String>,
     /// PEM public keys of the backend's DPoP signing keys (`e2ei-backend dpop-keys`).
     pub backend_keys: Vec<PathBuf>,
     /// Apply the stricter §6.4 access-token checks.
@@ -251,10 +258,15 @@ impl Config {
                             &wire.oidc_issuer,
                             &wire.oidc_client_id,
                             e2ei_acme::oidc::ClaimTransform {
+                                name: wire.name_transform.clone(),
                                 preferred_username: wire.preferred_username_transform.clone(),
                             },
                         )
-                        .with_algorithms(wire.oidc_algorithms.clone()),
+                        .with_algorithms(wire.oidc_algorithms.clone())
+                        .with_discovery(
+                            wire.oidc_discovery_url.clone(),
+                            wire.oidc_jwks_url.clone(),
+                        ),
                         dpop_policy: if wire.strict {
                             AcmePolicy::strict()
                         } else {

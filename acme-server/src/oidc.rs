@@ -26,8 +26,12 @@ pub struct Idp {
     pub client_id: String,
     /// Accepted ID-token algorithms (empty: every algorithm e2ei-acme supports).
     pub algorithms: Vec<String>,
-    /// How `preferred_username` becomes the handle URI.
+    /// How the claims become the display name and handle URI.
     pub transform: ClaimTransform,
+    /// Base of OIDC discovery, when not the issuer.
+    pub discovery_url: Option<String>,
+    /// The JWKS URL, when configured instead of discovered.
+    pub jwks_url: Option<String>,
     http: reqwest::Client,
     keys: Arc<RwLock<Option<IdpKeys>>>,
 }
@@ -60,6 +64,8 @@ impl Idp {
             client_id: client_id.to_owned(),
             algorithms: Vec::new(),
             transform,
+            discovery_url: None,
+            jwks_url: None,
             http,
             keys: Arc::new(RwLock::new(None)),
         }
@@ -68,6 +74,18 @@ impl Idp {
     /// Accepts only `algorithms` for ID tokens.
     pub fn with_algorithms(mut self, algorithms: Vec<String>) -> Self {
         self.algorithms = algorithms;
+        self
+    }
+
+    /// Discovers at `discovery_url` instead of the issuer, or takes the keys from `jwks_url`
+    /// without discovery.
+    pub fn with_discovery(
+        mut self,
+        discovery_url: Option<String>,
+        jwks_url: Option<String>,
+    ) -> Self {
+        self.discovery_url = discovery_url;
+        self.jwks_url = jwks_url;
         self
     }
 
@@ -94,23 +112,31 @@ impl Idp {
             .map_err(|e| self.unavailable(format!("{url}: {e}")))
     }
 
-    /// Fetches discovery and the JWKS, replacing the cached keys.
+    /// Fetches discovery (unless a JWKS URL is configured) and the JWKS, replacing the cached
+    /// keys.
     pub async fn refresh(&self) -> Result<IdpKeys, IdpUnavailable> {
-        let discovery = self
-            .get_json(&format!(
-                "{}/.well-known/openid-configuration",
-                self.issuer.trim_end_matches('/')
-            ))
-            .await?;
-        if discovery.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(self.unavailable("discovery names another issuer"));
-        }
-        let jwks_uri = discovery
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| self.unavailable("discovery has no jwks_uri"))?;
-        let keys =
-            IdpKeys::from_jwks(&self.get_json(jwks_uri).await?).map_err(|e| self.unavailable(e))?;
+        let jwks_uri = match &self.jwks_url {
+            Some(url) => url.clone(),
+            None => {
+                let base = self.discovery_url.as_deref().unwrap_or(&self.issuer);
+                let discovery = self
+                    .get_json(&format!(
+                        "{}/.well-known/openid-configuration",
+                        base.trim_end_matches('/')
+                    ))
+                    .await?;
+                if discovery.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+                    return Err(self.unavailable("discovery names another issuer"));
+                }
+                discovery
+                    .get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| self.unavailable("discovery has no jwks_uri"))?
+                    .to_owned()
+            }
+        };
+        let keys = IdpKeys::from_jwks(&self.get_json(&jwks_uri).await?)
+            .map_err(|e| self.unavailable(e))?;
         *self.keys.write().await = Some(keys.clone());
         Ok(keys)
     }

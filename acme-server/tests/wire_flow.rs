@@ -1626,3 +1626,22 @@ fn ip_name(octets: [u8; 4]) -> x509_cert::ext::pkix::name::GeneralName {
         der::asn1::OctetString::new(octets.to_vec()).unwrap(),
     )
 }
+
+#[tokio::test]
+async fn wire_oidc_01_takes_keys_from_a_configured_jwks_url_without_discovery() {
+    let Some(idp) = common::idp::shared() else {
+        return;
+    };
+    // Discovery would fail (nothing listens there); the configured JWKS URL is used instead.
+    let configured = common::idp(&idp.issuer).with_discovery(
+        Some(common::NO_IDP.into()),
+        Some(format!("{}/jwks", idp.issuer)),
+    );
+    let w = World::with_idp(Database::Sqlite, configured, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let (_, _, oidc) = w.order().await;
+    let token = w.id_token(idp, "alice_wire", &oidc).await;
+    let reply = w.post_id_token(&oidc, &token).await;
+    assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
+}

@@ -280,31 +280,58 @@ pub fn verify_id_token(
     Ok(claims)
 }
 
-/// How the IdP's `preferred_username` becomes the Wire handle URI (step-ca's `transform`):
-/// the template's `{preferred_username}`, `{username}` (the part before the last `@`) and
-/// `{domain}` (the identifier's domain) are filled in; `None` takes the claim as it is.
+/// How the IdP's claims become the Wire `name` and handle URI (step-ca's `transform`, §2.4).
+/// A template's `{claim}` placeholders take the string value of that ID-token claim; two more
+/// are defined: `{username}` (`preferred_username` before its last `@`) and `{domain}` (the
+/// identifier's domain). `None` takes the claim as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ClaimTransform {
+    /// e.g. `{given_name} {family_name}`.
+    pub name: Option<String>,
     /// e.g. `wireapp://%40{username}@{domain}`.
     pub preferred_username: Option<String>,
 }
 
 impl ClaimTransform {
-    fn handle(&self, preferred_username: &str, domain: &str) -> String {
-        match &self.preferred_username {
-            None => preferred_username.to_owned(),
-            Some(template) => {
-                let username = preferred_username
-                    .rsplit_once('@')
-                    .map(|(u, _)| u)
-                    .unwrap_or(preferred_username);
-                template
-                    .replace("{preferred_username}", preferred_username)
-                    .replace("{username}", username)
-                    .replace("{domain}", domain)
-            }
-        }
+    /// The transformed `name` and `preferred_username`, if present.
+    fn apply(&self, claims: &Map<String, Value>, domain: &str) -> (Option<String>, Option<String>) {
+        let render = |template: &Option<String>, claim: &str| match template {
+            None => claims.get(claim).and_then(Value::as_str).map(str::to_owned),
+            Some(template) => Some(render_template(template, claims, domain)),
+        };
+        (
+            render(&self.name, "name"),
+            render(&self.preferred_username, "preferred_username"),
+        )
     }
+}
+
+/// Fills `{placeholder}`s; an unknown claim or one that is not a string renders as nothing
+/// (and the result then fails the comparison with the identifier).
+fn render_template(template: &str, claims: &Map<String, Value>, domain: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let key = &after[..close];
+        let value = match key {
+            "domain" => Some(domain.to_owned()),
+            "username" => claims
+                .get("preferred_username")
+                .and_then(Value::as_str)
+                .map(|p| p.rsplit_once('@').map_or(p, |(u, _)| u).to_owned()),
+            claim => claims.get(claim).and_then(Value::as_str).map(str::to_owned),
+        };
+        out.push_str(value.as_deref().unwrap_or_default());
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What the challenge and the `wireapp-user` identifier require of the claims.
@@ -352,14 +379,11 @@ pub fn check_wire_claims(
     if claims.get("acme_aud").and_then(Value::as_str) != Some(expect.challenge_url) {
         return Err(IdTokenError::AcmeAudience);
     }
-    let name = claims.get("name").and_then(Value::as_str);
-    let preferred = claims.get("preferred_username").and_then(Value::as_str);
-    let (Some(name), Some(preferred)) = (name, preferred) else {
+    let (Some(name), Some(handle)) = transform.apply(claims, expect.domain) else {
         return Err(IdTokenError::ClaimsMismatch(
             "`name` and `preferred_username` are required".into(),
         ));
     };
-    let handle = transform.handle(preferred, expect.domain);
     if name != expect.name {
         return Err(IdTokenError::ClaimsMismatch("name".into()));
     }
@@ -367,7 +391,7 @@ pub fn check_wire_claims(
         return Err(IdTokenError::ClaimsMismatch("preferred_username".into()));
     }
     let mut out = Map::new();
-    out.insert("name".into(), Value::String(name.to_owned()));
+    out.insert("name".into(), Value::String(name));
     out.insert("preferred_username".into(), Value::String(handle));
     Ok(out)
 }

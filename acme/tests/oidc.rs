@@ -382,6 +382,7 @@ fn transforms_preferred_username_into_the_handle_uri() {
     );
     let transform = ClaimTransform {
         preferred_username: Some("wireapp://%40{username}@{domain}".into()),
+        ..ClaimTransform::default()
     };
     let stored = check_wire_claims(&c, &wire(&account), &transform).unwrap();
     assert_eq!(
@@ -389,6 +390,27 @@ fn transforms_preferred_username_into_the_handle_uri() {
         "wireapp://%40alice_wire@wire.example.com"
     );
     assert!(check_wire_claims(&c, &wire(&account), &ClaimTransform::default()).is_err());
+}
+
+#[test]
+fn transforms_the_name_from_other_claims() {
+    let account = account();
+    let mut c = claims(&account);
+    c.remove("name");
+    c.insert("given_name".into(), json!("Alice"));
+    c.insert("family_name".into(), json!("Smith"));
+    let transform = ClaimTransform {
+        name: Some("{given_name} {family_name}".into()),
+        ..ClaimTransform::default()
+    };
+    let stored = check_wire_claims(&c, &wire(&account), &transform).unwrap();
+    assert_eq!(stored["name"], "Alice Smith");
+    // A claim the token lacks renders empty, and then does not match.
+    c.remove("family_name");
+    assert!(matches!(
+        check_wire_claims(&c, &wire(&account), &transform).unwrap_err(),
+        IdTokenError::ClaimsMismatch(_)
+    ));
 }
 
 #[test]
