@@ -12,6 +12,10 @@ use crate::store::Store;
 /// Default ACME nonce lifetime (seconds).
 pub const DEFAULT_NONCE_TTL: i64 = 3600;
 
+/// Default for [`Settings::stale_processing_secs`]: issuance takes milliseconds (an HSM
+/// signature and a database write), so a minute in `processing` means the process died.
+pub const DEFAULT_STALE_PROCESSING_SECS: i64 = 60;
+
 /// Which challenges a provisioner offers.
 #[derive(Debug, Clone)]
 pub enum ProvisionerKind {
@@ -145,6 +149,9 @@ pub struct Settings {
     pub nonce_ttl: i64,
     /// Rate limits.
     pub rate_limits: RateLimits,
+    /// How long an order may stay in `processing` before it counts as abandoned by a stopped
+    /// process and becomes `ready` again (seconds).
+    pub stale_processing_secs: i64,
     /// A header carrying the client address set by a trusted reverse proxy (e.g.
     /// `X-Forwarded-For`, whose last entry is taken); none: the TCP peer address.
     pub client_ip_header: Option<String>,

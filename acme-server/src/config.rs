@@ -39,8 +39,8 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::app::{
-    DEFAULT_NONCE_TTL, EabSettings, Provisioner, ProvisionerKind, RateLimits, Settings,
-    WireSettings,
+    DEFAULT_NONCE_TTL, DEFAULT_STALE_PROCESSING_SECS, EabSettings, Provisioner, ProvisionerKind,
+    RateLimits, Settings, WireSettings,
 };
 use crate::issuer::{DEFAULT_MAX_VALIDITY, Issuer};
 
@@ -76,6 +76,9 @@ pub struct Config {
     /// Rate limits (`[rate_limits]`, each `{ count, period_secs }`; count 0 turns one off).
     #[serde(default)]
     pub rate_limits: RateLimits,
+    /// Seconds after which an order left in `processing` by a stopped process is `ready` again
+    /// (default 60).
+    pub stale_processing_secs: Option<i64>,
     /// Header with the client address set by a trusted reverse proxy, e.g. `X-Forwarded-For`
     /// (last entry taken). Leave unset when clients connect directly: a client could forge it.
     pub client_ip_header: Option<String>,
@@ -306,6 +309,10 @@ impl Config {
             provisioners,
             nonce_ttl: DEFAULT_NONCE_TTL,
             rate_limits: self.rate_limits,
+            stale_processing_secs: self
+                .stale_processing_secs
+                .unwrap_or(DEFAULT_STALE_PROCESSING_SECS)
+                .max(1),
             client_ip_header: self.client_ip_header.clone(),
         })
     }

@@ -242,10 +242,6 @@ pub(super) async fn order(
     order_response(&state, &order).await
 }
 
-/// How long an order may stay in `processing` before it counts as abandoned by a crashed
-/// process: issuance itself takes milliseconds (an HSM signature, a database write).
-pub(super) const STALE_PROCESSING_SECS: i64 = 60;
-
 /// An order a crashed process left in `processing` becomes `ready` again, so that the client
 /// can finalize it anew; no certificate of it was handed out (they are recorded first).
 pub(super) async fn heal_stale_processing(
@@ -255,7 +251,10 @@ pub(super) async fn heal_stale_processing(
     if order.status != OrderStatus::Processing
         || !state
             .store
-            .reclaim_stale_processing(&order.id, state.now() - STALE_PROCESSING_SECS)
+            .reclaim_stale_processing(
+                &order.id,
+                state.now() - state.settings.stale_processing_secs,
+            )
             .await?
     {
         return Ok(order);

@@ -438,6 +438,23 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Every order left in `processing` since before `stale_before` becomes `ready` again (see
+    /// [`Self::reclaim_stale_processing`]); returns how many.
+    pub async fn reclaim_all_stale_processing(
+        &self,
+        stale_before: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE orders SET status = $1, processing_at = NULL WHERE status = $2 AND certificate_id IS NULL AND (processing_at IS NULL OR processing_at < $3)",
+        )
+        .bind(name(&OrderStatus::Ready))
+        .bind(name(&OrderStatus::Processing))
+        .bind(stale_before)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Returns an order left in `processing` since before `stale_before` (its process died
     /// between claiming it and recording the certificate, which was never handed out) to
     /// `ready`; true if it did.

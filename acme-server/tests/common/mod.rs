@@ -154,6 +154,7 @@ impl Authority {
             ],
             nonce_ttl: DEFAULT_NONCE_TTL,
             rate_limits,
+            stale_processing_secs: e2ei_acme_server::app::DEFAULT_STALE_PROCESSING_SECS,
             client_ip_header,
         };
         let state = Arc::new(AppState {
