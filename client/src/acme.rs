@@ -5,12 +5,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use e2ei_acme::Problem;
 use e2ei_acme::messages::{
     Account, AccountStatus, Authorization, AuthorizationStatus, Challenge, ChallengeStatus,
     Directory, Identifier, Order, OrderStatus, WIRE_DPOP_01, WIRE_OIDC_01,
 };
 use e2ei_acme::problem::PROBLEM_CONTENT_TYPE;
+pub use e2ei_acme::{Problem, ProblemType};
 use e2ei_core::identifier::{WIREAPP_DEVICE, WIREAPP_USER, WireIdentifiers};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
