@@ -153,6 +153,14 @@ pub enum ResponseError {
         /// Its value.
         value: String,
     },
+    /// An authorization is for an identifier that was not ordered.
+    #[error("{url}: the authorization is for {found:?}, which was not ordered")]
+    AuthorizationIdentifier {
+        /// The authorization URL.
+        url: String,
+        /// Its identifier.
+        found: Identifier,
+    },
     /// An authorization is not `pending` before its challenge.
     #[error("{url}: the authorization is {found:?}, expected pending")]
     AuthorizationStatus {
@@ -555,11 +563,21 @@ pub fn check_order_response(
     Ok(order)
 }
 
-/// Step 5: one authorization — 200, `pending`, exactly one challenge with `url`, `token`
-/// (unpadded base64url of ≥ 16 bytes) and `target` (§15.3).
-pub fn check_authorization(response: &HttpResponse) -> Result<Authorization, AcmeError> {
+/// Step 5: one authorization — 200, for one of the ordered identifiers, `pending`, exactly one
+/// challenge with `url`, `token` (unpadded base64url of ≥ 16 bytes) and `target` (§15.3).
+pub fn check_authorization(
+    response: &HttpResponse,
+    identifiers: &WireIdentifiers,
+) -> Result<Authorization, AcmeError> {
     expect_status(response, &[200], "200")?;
     let authz: Authorization = json_body(response, "authorization")?;
+    if !order_identifiers(identifiers).contains(&authz.identifier) {
+        return Err(ResponseError::AuthorizationIdentifier {
+            url: response.url.clone(),
+            found: authz.identifier,
+        }
+        .into());
+    }
     if authz.status != AuthorizationStatus::Pending {
         return Err(ResponseError::AuthorizationStatus {
             url: response.url.clone(),
@@ -1085,10 +1103,10 @@ mod tests {
     fn authorization_needs_one_challenge_with_target_and_a_long_token() {
         let check = |challenges: Value| {
             let body = json!({
-                "identifier": {"type": WIREAPP_USER, "value": "{}"},
+                "identifier": order_identifiers(&ids())[1],
                 "status": "pending", "challenges": challenges,
             });
-            check_authorization(&response(200, &[], &body))
+            check_authorization(&response(200, &[], &body), &ids())
         };
         assert!(check(json!([challenge(WIRE_OIDC_01)])).is_ok());
         assert!(matches!(
@@ -1119,6 +1137,34 @@ mod tests {
                 "{token}"
             );
         }
+    }
+
+    #[test]
+    fn authorization_must_be_for_an_ordered_identifier_and_pending() {
+        let body = |identifier: Value, status: &str| {
+            json!({
+                "identifier": identifier, "status": status,
+                "challenges": [challenge(WIRE_OIDC_01)],
+            })
+        };
+        let [device, user] = order_identifiers(&ids());
+        for ordered in [device, user.clone()] {
+            let ok = body(serde_json::to_value(ordered).unwrap(), "pending");
+            assert!(check_authorization(&response(200, &[], &ok), &ids()).is_ok());
+        }
+        let other = json!({"type": WIREAPP_USER, "value": r#"{"handle":"wireapp://%40mallory@wire.com","name":"Mallory","domain":"wire.com"}"#});
+        assert!(matches!(
+            response_error(check_authorization(
+                &response(200, &[], &body(other, "pending")),
+                &ids()
+            )),
+            ResponseError::AuthorizationIdentifier { .. }
+        ));
+        let valid = body(serde_json::to_value(user).unwrap(), "valid");
+        assert!(matches!(
+            response_error(check_authorization(&response(200, &[], &valid), &ids())),
+            ResponseError::AuthorizationStatus { .. }
+        ));
     }
 
     #[test]

@@ -303,7 +303,7 @@ pub async fn enroll<L: IdpLogin>(
     let mut authorizations = Vec::with_capacity(2);
     for url in &order.order.authorizations {
         let response = session.post(url, None).await?;
-        authorizations.push(acme::check_authorization(&response)?);
+        authorizations.push(acme::check_authorization(&response, &identity)?);
     }
     let challenges = acme::pick_challenges(&authorizations)?;
 
@@ -321,6 +321,8 @@ pub async fn enroll<L: IdpLogin>(
             challenge_url: &challenges.dpop.url,
             challenge_token: &challenges.dpop.token,
         },
+        // 30 s lifetime (`DEFAULT_PROOF_LIFETIME`), as Wire's apps: inside the backend's
+        // bound even with some clock drift (§6.2, §10 item 10).
         &ProofOptions::default(),
         &SystemClock,
     )?;
