@@ -99,6 +99,16 @@ pub enum OidcError {
         /// The status of the page.
         status: u16,
     },
+    /// The IdP answered an error status during a non-interactive login.
+    #[error("{url}: the IdP answered HTTP {status} during the login: {body}")]
+    LoginFailed {
+        /// Where.
+        url: String,
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
     /// A redirect without a usable `Location`.
     #[error("{url}: redirect without a usable Location")]
     BadRedirect {
@@ -536,10 +546,17 @@ impl IdpLogin for LoginHintLogin {
             }
             let response = HttpResponse::send("GET", next.as_str(), request).await?;
             jar.store(&next, &response);
-            if !(300..400).contains(&response.status) {
+            if response.is_success() {
                 return Err(OidcError::InteractionRequired {
                     url: next.to_string(),
                     status: response.status,
+                });
+            }
+            if !(300..400).contains(&response.status) {
+                return Err(OidcError::LoginFailed {
+                    url: next.to_string(),
+                    status: response.status,
+                    body: response.body_excerpt(),
                 });
             }
             let location = response

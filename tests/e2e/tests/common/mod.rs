@@ -583,9 +583,4 @@ backend_keys = [{}]
             password: SecretString::new(PASSWORD.to_owned()),
         }
     }
-
-    /// The authority's root as PEM.
-    pub fn root_pem(&self) -> String {
-        certificate_to_pem(&self.pki.root).unwrap()
-    }
 }
