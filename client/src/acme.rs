@@ -117,7 +117,7 @@ pub enum ResponseError {
         /// The order's status.
         found: OrderStatus,
         /// The order's `error`, if any.
-        error: Option<Problem>,
+        error: Option<Box<Problem>>,
     },
     /// The order has expired (`expires` passed).
     #[error("{url}: the order expired at {expires}")]
@@ -213,7 +213,7 @@ pub enum ResponseError {
         /// The challenge type.
         challenge: String,
         /// The challenge's `error`.
-        error: Option<Problem>,
+        error: Option<Box<Problem>>,
     },
     /// The challenge answer shows the challenge other than `valid` — Wire's client does not
     /// poll, the authority must validate synchronously (§15.2; `AcmeChallError::Processing`).
@@ -284,7 +284,7 @@ pub enum AcmeError {
         /// The request URL.
         url: String,
         /// The problem.
-        problem: Problem,
+        problem: Box<Problem>,
     },
     /// A response outside the protocol.
     #[error(transparent)]
@@ -337,7 +337,7 @@ pub fn expect_status(
     if let Some(problem) = problem(response) {
         return Err(AcmeError::Problem {
             url: response.url.clone(),
-            problem,
+            problem: Box::new(problem),
         });
     }
     Err(ResponseError::UnexpectedStatus {
@@ -479,7 +479,7 @@ pub fn check_order(
             url: url.to_owned(),
             expected: expected_status,
             found: order.status,
-            error: order.error.clone(),
+            error: order.error.clone().map(Box::new),
         });
     }
     if order.identifiers.len() != 2 {
@@ -704,7 +704,7 @@ pub fn check_challenge_answer(
         ChallengeStatus::Valid => Ok(challenge),
         ChallengeStatus::Invalid => Err(ResponseError::ChallengeInvalid {
             challenge: kind.into(),
-            error: challenge.error,
+            error: challenge.error.map(Box::new),
         }
         .into()),
         found => Err(ResponseError::ChallengeNotValid {
