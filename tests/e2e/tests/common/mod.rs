@@ -56,23 +56,24 @@ struct Binaries {
     acme: PathBuf,
 }
 
-/// Builds `e2ei-backend` and `e2ei-acme-server` (a no-op when `cargo test --workspace` has
-/// built them) and hard-links them into a directory of this test run. Cargo cannot hand one
-/// package's binaries to another's tests, and the shared target directory's `debug/` copies
-/// may be replaced by other checkouts' builds at any time; the links keep what was built
-/// here.
+/// The `e2ei-backend` and `e2ei-acme-server` binaries exactly as `cargo test --workspace`
+/// builds them, hard-linked into a directory of this test run.
+///
+/// Cargo cannot hand one package's binaries to another's tests, so this asks cargo itself,
+/// with the same command CI runs: inside `cargo test --workspace` it is a no-op, and building
+/// the binaries any other way (`cargo build -p …`) would resolve other dependency features
+/// (dev-dependencies are unified only for test builds) and compile a second copy of much of the
+/// workspace. The links keep what was built here: the shared target directory's `debug/`
+/// copies may be replaced by other checkouts' builds at any time.
 fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
         let out = Command::new(env!("CARGO"))
             .args([
-                "build",
+                "test",
+                "--workspace",
+                "--no-run",
                 "--quiet",
-                "--bins",
-                "-p",
-                "e2ei-backend",
-                "-p",
-                "e2ei-acme-server",
                 "--message-format=json",
                 "--manifest-path",
             ])
@@ -86,7 +87,10 @@ fn binaries() -> &'static Binaries {
             let Ok(message) = serde_json::from_str::<Value>(line) else {
                 continue;
             };
-            if let (Some(name), Some(exe)) = (
+            let is_bin = message["target"]["kind"] == json!(["bin"])
+                && message["profile"]["test"] == json!(false);
+            if let (true, Some(name), Some(exe)) = (
+                is_bin,
                 message["target"]["name"].as_str(),
                 message["executable"].as_str(),
             ) {
