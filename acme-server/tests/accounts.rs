@@ -30,6 +30,7 @@ on_both_databases!(
     rejects_wrong_key_mode_and_unknown_accounts,
     rejects_wrong_content_type_and_bad_envelopes,
     validates_contacts,
+    accepts_the_wire_clients_dummy_contact_on_wire_provisioners_only,
     requires_terms_and_external_account_binding_where_configured,
     updates_and_deactivates_accounts,
     rolls_over_account_keys,
@@ -315,6 +316,42 @@ async fn validates_contacts(a: Authority) {
         )
         .await;
     assert_eq!(reply.problem(), "accountDoesNotExist");
+}
+
+/// Wire's client registers with `"contact": ["anonymous@anonymous.invalid"]`, not a URL
+/// (protocol doc §4 step 3): the Wire provisioner takes it, a standard one does not.
+async fn accepts_the_wire_clients_dummy_contact_on_wire_provisioners_only(a: Authority) {
+    let signer = Signer::ephemeral(KeyAlgorithm::Ed25519).unwrap();
+    let jwk = KeyRef::Jwk(Jwk::from_public_key(signer.public_key().clone()));
+    let payload = json!({
+        "termsOfServiceAgreed": true,
+        "contact": ["anonymous@anonymous.invalid"],
+        "onlyReturnExisting": false,
+    });
+    let reply = a
+        .post(
+            "std",
+            &signer,
+            &jwk,
+            "/acme/std/new-account",
+            Some(payload.clone()),
+        )
+        .await;
+    assert_eq!(reply.problem(), "unsupportedContact");
+    let reply = a
+        .post(
+            "wire",
+            &signer,
+            &jwk,
+            "/acme/wire/new-account",
+            Some(payload),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["contact"],
+        json!(["anonymous@anonymous.invalid"])
+    );
 }
 
 async fn requires_terms_and_external_account_binding_where_configured(a: Authority) {

@@ -2,7 +2,8 @@
 //!
 //! - `POST new-account` (`jwk`): create, or find with `onlyReturnExisting`; an existing account
 //!   for the key is returned with 200; terms agreement and external account binding when the
-//!   provisioner requires them; `mailto:` contacts only.
+//!   provisioner requires them; `mailto:` contacts only, and on Wire provisioners the Wire
+//!   client's fixed dummy contact (protocol doc §4 step 3).
 //! - `POST account/{id}` (`kid`): fetch (POST-as-GET), update contacts or terms, deactivate.
 //! - `POST key-change` (`kid`): key rollover (§7.3.5); a key another account holds → 409.
 
@@ -17,7 +18,7 @@ use e2ei_acme::{Problem, ProblemType};
 
 use super::limits::ClientIp;
 use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
-use crate::app::{AppState, Provisioner, SharedState};
+use crate::app::{AppState, Provisioner, ProvisionerKind, SharedState};
 use crate::store::{AccountRow, random_token};
 
 /// Most contacts per account.
@@ -42,8 +43,15 @@ fn account_response(state: &AppState, account: &AccountRow, status: StatusCode) 
     response
 }
 
-/// `mailto:` addresses only, without header fields, at most [`MAX_CONTACTS`].
-fn validate_contacts(contacts: &[String]) -> Result<(), Problem> {
+/// The contact Wire's client sends with every new account: a fixed dummy that is not a URL
+/// (protocol doc §4 step 3). Wire provisioners accept it as it is, or real Wire clients could
+/// not register.
+const WIRE_CLIENT_CONTACT: &str = "anonymous@anonymous.invalid";
+
+/// `mailto:` addresses only, without header fields, at most [`MAX_CONTACTS`]; on a Wire
+/// provisioner also [`WIRE_CLIENT_CONTACT`].
+fn validate_contacts(p: &Provisioner, contacts: &[String]) -> Result<(), Problem> {
+    let wire = matches!(p.kind, ProvisionerKind::Wire(_));
     if contacts.len() > MAX_CONTACTS {
         return Err(Problem::new(
             ProblemType::InvalidContact,
@@ -51,6 +59,9 @@ fn validate_contacts(contacts: &[String]) -> Result<(), Problem> {
         ));
     }
     for contact in contacts {
+        if wire && contact == WIRE_CLIENT_CONTACT {
+            continue;
+        }
         let Some(address) = contact.strip_prefix("mailto:") else {
             return Err(Problem::new(
                 ProblemType::UnsupportedContact,
@@ -97,7 +108,7 @@ pub(super) async fn new_account(
         return Err(Problem::malformed("new-account needs `jwk`").into());
     };
     let contact = request.contact.unwrap_or_default();
-    validate_contacts(&contact)?;
+    validate_contacts(p, &contact)?;
     if p.terms_of_service.is_some() && request.terms_of_service_agreed != Some(true) {
         return Err(Problem::malformed(
             "the terms of service must be agreed to (termsOfServiceAgreed)",
@@ -171,7 +182,7 @@ pub(super) async fn account(
     if let Payload::Json(_) = auth.request.payload {
         let update: AccountUpdateRequest = auth.request.payload_as()?;
         if let Some(contact) = update.contact {
-            validate_contacts(&contact)?;
+            validate_contacts(p, &contact)?;
             account.contact = contact;
         }
         if let Some(agreed) = update.terms_of_service_agreed {
