@@ -85,37 +85,63 @@ impl Db {
         self.kind
     }
 
+    /// Applies the migrations not applied yet, each in its own transaction. On PostgreSQL a
+    /// session advisory lock serialises replicas starting together: without it, two
+    /// `CREATE TABLE` of the same table race in the catalogue (`pg_type` unique violation).
     async fn migrate(&self, migrations: &[Migration]) -> Result<(), sqlx::Error> {
-        self.pool
-            .execute(
-                "CREATE TABLE IF NOT EXISTS e2ei_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-            )
-            .await?;
-        for &Migration { version, name, sql } in migrations {
-            let mut tx = self.pool.begin().await?;
-            let done: Option<(i64,)> =
-                sqlx::query_as("SELECT version FROM e2ei_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if done.is_some() {
-                continue;
-            }
-            for statement in statements(sql) {
-                tx.execute(statement.as_str()).await?;
-            }
-            sqlx::query(
-                "INSERT INTO e2ei_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            )
+        let mut conn = self.pool.acquire().await?;
+        if self.kind == DbKind::Postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let applied = apply(&mut conn, migrations).await;
+        if self.kind == DbKind::Postgres {
+            // Also released when the connection closes, should this fail.
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+        applied
+    }
+}
+
+/// The advisory-lock key migrations hold on PostgreSQL ("e2eimigr").
+const MIGRATION_LOCK: i64 = 0x6532_6569_6d69_6772;
+
+async fn apply(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    migrations: &[Migration],
+) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS e2ei_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    for &Migration { version, name, sql } in migrations {
+        let mut tx = conn.begin().await?;
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM e2ei_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_some() {
+            continue;
+        }
+        for statement in statements(sql) {
+            tx.execute(statement.as_str()).await?;
+        }
+        sqlx::query("INSERT INTO e2ei_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(version)
             .bind(name)
             .bind(time::OffsetDateTime::now_utc().unix_timestamp())
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
-        }
-        Ok(())
+        tx.commit().await?;
     }
+    Ok(())
 }
 
 /// The statements of a migration: `--` comment lines dropped first (they may contain `;`),
@@ -185,6 +211,46 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(teams, 1);
+    }
+
+    /// Replicas starting together on one PostgreSQL migrate once, without racing.
+    #[tokio::test]
+    async fn concurrent_migrations_on_postgresql_do_not_race() {
+        use sqlx::Connection;
+        let base = std::env::var("E2EI_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        sqlx::any::install_default_drivers();
+        let mut admin = match sqlx::AnyConnection::connect(&base).await {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "PostgreSQL is required under CI: {e}"
+                );
+                eprintln!("SKIPPED: PostgreSQL at {base} is not reachable ({e})");
+                return;
+            }
+        };
+        let schema = format!(
+            "e2ei_migrate_{}_{}",
+            std::process::id(),
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
+        );
+        admin
+            .execute(format!("CREATE SCHEMA {schema}").as_str())
+            .await
+            .unwrap();
+        let url = format!("{base}?options=-c%20search_path%3D{schema}");
+        let connects = (0..4).map(|_| Db::connect(&url, MIGRATIONS));
+        for db in futures_util::future::join_all(connects).await {
+            db.unwrap();
+        }
+        let (n,): (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM {schema}.e2ei_migrations"))
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+        assert_eq!(n, MIGRATIONS.len() as i64);
     }
 
     #[test]
