@@ -20,6 +20,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct HttpConfig {
     extra_roots: Vec<reqwest::Certificate>,
     timeout: Duration,
+    reuse_connections: bool,
 }
 
 impl Default for HttpConfig {
@@ -27,6 +28,7 @@ impl Default for HttpConfig {
         Self {
             extra_roots: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            reuse_connections: true,
         }
     }
 }
@@ -70,6 +72,13 @@ impl HttpConfig {
         self
     }
 
+    /// Opens a new connection for every request instead of keeping idle ones: behind a
+    /// connection-level load balancer, consecutive requests then reach different replicas.
+    pub fn without_connection_reuse(mut self) -> Self {
+        self.reuse_connections = false;
+        self
+    }
+
     /// The reqwest client.
     pub fn build(&self) -> Result<reqwest::Client, HttpConfigError> {
         let mut builder = reqwest::Client::builder()
@@ -78,6 +87,9 @@ impl HttpConfig {
             .user_agent(concat!("e2ei-client/", env!("CARGO_PKG_VERSION")));
         for cert in &self.extra_roots {
             builder = builder.add_root_certificate(cert.clone());
+        }
+        if !self.reuse_connections {
+            builder = builder.pool_max_idle_per_host(0);
         }
         builder.build().map_err(HttpConfigError::Build)
     }

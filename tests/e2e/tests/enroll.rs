@@ -119,7 +119,7 @@ async fn enrolls_for(suite: Ciphersuite) {
         .unwrap_or_else(|e| {
             panic!(
                 "{suite}: {e}\nauthority log:\n{}\nbackend log:\n{}",
-                stack.acme.log(),
+                stack.acme_log(),
                 stack.backend.log()
             )
         });
@@ -202,7 +202,7 @@ async fn enrolls_an_existing_client_through_the_loopback_login() {
     );
     let enrollment = enroll(settings, &login)
         .await
-        .unwrap_or_else(|e| panic!("{e}\nauthority log:\n{}", stack.acme.log()));
+        .unwrap_or_else(|e| panic!("{e}\nauthority log:\n{}", stack.acme_log()));
     assert_eq!(presented.lock().unwrap().len(), 1);
     assert_eq!(enrollment.identity().client_id().device(), device);
     check_chain(&stack, &enrollment, "bob_wire", "Bob Jones");

@@ -140,6 +140,32 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts `program --config config` in `path` listening on `port` (through the `env`
+/// override), its output in `log`.
+fn spawn_service(
+    path: &Path,
+    program: &Path,
+    config: &str,
+    env: &str,
+    port: u16,
+    log: &str,
+) -> Process {
+    let log = path.join(log);
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new(program)
+        .args(["--config", config])
+        .current_dir(path)
+        .env(env, format!("127.0.0.1:{port}"))
+        .env("E2EI_LOG", "warn")
+        .env("NO_COLOR", "1")
+        // tracing writes to stdout; both streams go to the log shown on failure.
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    Process { child, log }
+}
+
 /// A service process, killed when dropped.
 pub struct Process {
     child: Child,
@@ -391,14 +417,101 @@ pub struct Stack {
     pub tls_ca_pem: Vec<u8>,
     /// The backend process.
     pub backend: Process,
-    /// The authority process.
-    pub acme: Process,
+    /// The authority processes (replicas), each on its own port.
+    pub acme: Vec<Process>,
+    acme_ports: Vec<u16>,
+}
+
+/// Where the authority keeps its state.
+#[derive(Clone, Debug)]
+pub enum StackDatabase {
+    /// A SQLite file in the stack's directory (the embedded default).
+    Sqlite,
+    /// A PostgreSQL URL (e.g. one schema of the test database).
+    Postgres(String),
+}
+
+/// How a stack is set up.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// The IdP the Wire provisioner trusts.
+    pub idp_issuer: String,
+    /// The authority's database.
+    pub database: StackDatabase,
+    /// How many authority processes share the database; with more than one, clients reach them
+    /// through a round-robin TCP proxy (the next upstream for each connection).
+    pub acme_replicas: usize,
+    /// TOML added to the top level of `acme.toml` (before its tables), e.g. rate limits.
+    pub acme_extra: String,
+}
+
+impl StackOptions {
+    /// One authority on SQLite.
+    pub fn new(idp_issuer: &str) -> Self {
+        Self {
+            idp_issuer: idp_issuer.to_owned(),
+            database: StackDatabase::Sqlite,
+            acme_replicas: 1,
+            acme_extra: String::new(),
+        }
+    }
+}
+
+/// A fresh schema of the test PostgreSQL database, as a URL whose connections use it; `None`
+/// (skipped loudly, a failure under CI) when PostgreSQL cannot be reached.
+pub fn postgres_schema() -> Option<String> {
+    let base = std::env::var("E2EI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!(
+        "e2ei_e2e_{}_{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
+    );
+    let created = Command::new("psql")
+        .arg(&base)
+        .args(["-q", "-c", &format!("CREATE SCHEMA {schema}")])
+        .output();
+    match created {
+        Ok(out) if out.status.success() => {}
+        other => {
+            missing(&format!("PostgreSQL at {base} ({other:?})"));
+            return None;
+        }
+    }
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
+
+/// Forwards each connection to the next of `upstreams`, so consecutive connections alternate
+/// between the replicas.
+async fn round_robin_proxy(listener: tokio::net::TcpListener, upstreams: Vec<u16>) {
+    let mut next = 0usize;
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let port = upstreams[next % upstreams.len()];
+        next += 1;
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
 }
 
 impl Stack {
     /// Starts the backend and the authority trusting the backend's DPoP keys and `idp_issuer`.
     /// `None` (skipped) when openssl is missing.
     pub async fn start(idp_issuer: &str) -> Option<Self> {
+        Self::start_with(StackOptions::new(idp_issuer)).await
+    }
+
+    /// Starts the stack `options` describe.
+    pub async fn start_with(options: StackOptions) -> Option<Self> {
+        let idp_issuer = options.idp_issuer.as_str();
         let bins = binaries();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path();
@@ -459,15 +572,31 @@ uri = "file:keys/dpop-p521.key"
         }
         assert_eq!(key_files.len(), 4);
 
-        let acme_port = free_port();
-        let acme_base = format!("https://127.0.0.1:{acme_port}");
+        // With replicas, clients see the proxy's port.
+        let acme_ports: Vec<u16> = (0..options.acme_replicas.max(1))
+            .map(|_| free_port())
+            .collect();
+        let public_port = if acme_ports.len() > 1 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(round_robin_proxy(listener, acme_ports.clone()));
+            port
+        } else {
+            acme_ports[0]
+        };
+        let acme_base = format!("https://127.0.0.1:{public_port}");
+        let database = match &options.database {
+            StackDatabase::Sqlite => "sqlite://acme.db".to_owned(),
+            StackDatabase::Postgres(url) => url.clone(),
+        };
         std::fs::write(
             path.join("acme.toml"),
             format!(
                 r#"base_url = "{acme_base}"
 listen = "127.0.0.1:1"
-database = "sqlite://acme.db"
+database = "{database}"
 roots = "pki/root.pem"
+{extra}
 
 [tls]
 certificate = "tls/server.pem"
@@ -483,43 +612,36 @@ name = "wire"
 [provisioners.wire]
 dpop_target = "https://{{domain}}/clients/{{device_id}}/access-token"
 oidc_issuer = "{idp_issuer}"
-backend_keys = [{}]
+backend_keys = [{keys}]
 "#,
-                key_files.join(", ")
+                extra = options.acme_extra,
+                keys = key_files.join(", ")
             ),
         )
         .unwrap();
 
-        let spawn = |program: &Path, config: &str, env: &str, port: u16, log: &str| {
-            let log = path.join(log);
-            let file = std::fs::File::create(&log).unwrap();
-            let child = Command::new(program)
-                .args(["--config", config])
-                .current_dir(path)
-                .env(env, format!("127.0.0.1:{port}"))
-                .env("E2EI_LOG", "warn")
-                .env("NO_COLOR", "1")
-                // tracing writes to stdout; both streams go to the log shown on failure.
-                .stdout(file.try_clone().unwrap())
-                .stderr(file)
-                .spawn()
-                .unwrap();
-            Process { child, log }
-        };
-        let backend = spawn(
+        let backend = spawn_service(
+            path,
             &bins.backend,
             "backend.toml",
             "E2EI_BACKEND_LISTEN",
             backend_port,
             "backend.log",
         );
-        let acme = spawn(
-            &bins.acme,
-            "acme.toml",
-            "E2EI_ACME_LISTEN",
-            acme_port,
-            "acme.log",
-        );
+        let acme = acme_ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                spawn_service(
+                    path,
+                    &bins.acme,
+                    "acme.toml",
+                    "E2EI_ACME_LISTEN",
+                    *port,
+                    &format!("acme-{i}.log"),
+                )
+            })
+            .collect();
         let stack = Self {
             backend_url: format!("https://127.0.0.1:{backend_port}"),
             directory_url: format!("{acme_base}/acme/wire/directory"),
@@ -527,10 +649,49 @@ backend_keys = [{}]
             tls_ca_pem,
             backend,
             acme,
+            acme_ports,
             dir,
         };
         stack.wait_until_healthy().await;
         Some(stack)
+    }
+
+    /// The authority processes' logs, for failure messages.
+    pub fn acme_log(&self) -> String {
+        self.acme
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("--- authority {i}\n{}", p.log()))
+            .collect()
+    }
+
+    /// Kills authority `i` with SIGKILL (no chance to finish anything) and reaps it.
+    pub fn kill_acme(&mut self, i: usize) {
+        let _ = self.acme[i].child.kill();
+        let _ = self.acme[i].child.wait();
+    }
+
+    /// Starts authority `i` again on its port and database; waits until it answers.
+    pub async fn restart_acme(&mut self, i: usize) {
+        self.acme[i] = spawn_service(
+            self.dir.path(),
+            &binaries().acme,
+            "acme.toml",
+            "E2EI_ACME_LISTEN",
+            self.acme_ports[i],
+            &format!("acme-{i}-restarted.log"),
+        );
+        self.wait_until_healthy().await;
+    }
+
+    /// Authority `i`'s own URL (not through the proxy).
+    pub fn acme_replica_url(&self, i: usize) -> String {
+        format!("https://127.0.0.1:{}", self.acme_ports[i])
+    }
+
+    /// The authority's SQLite database file (SQLite stacks).
+    pub fn acme_sqlite(&self) -> PathBuf {
+        self.dir.path().join("acme.db")
     }
 
     /// The client's HTTP settings: the private TLS CA trusted.
@@ -547,11 +708,11 @@ backend_keys = [{}]
 
     async fn wait_until_healthy(&self) {
         let http = self.http();
-        let acme_base = self.directory_url.trim_end_matches("/acme/wire/directory");
-        for (base, process) in [
-            (self.backend_url.as_str(), &self.backend),
-            (acme_base, &self.acme),
-        ] {
+        let mut services = vec![(self.backend_url.clone(), &self.backend)];
+        for (port, process) in self.acme_ports.iter().zip(&self.acme) {
+            services.push((format!("https://127.0.0.1:{port}"), process));
+        }
+        for (base, process) in services {
             let deadline = Instant::now() + Duration::from_secs(30);
             while !http
                 .get(format!("{base}/healthz"))
