@@ -198,7 +198,10 @@ fn refuses_provisioners_without_a_kind_or_with_a_bad_standard_section() {
     let config = dir.path().join("acme.toml");
     let head = "base_url = \"http://x\"\nlisten = \"127.0.0.1:1\"\ndatabase = \"sqlite://a.db\"\n[[provisioners]]\nname = \"p\"\n";
     for (section, error) in [
-        ("", "exactly one of [provisioners.wire] and [provisioners.standard]"),
+        (
+            "",
+            "exactly one of [provisioners.wire] and [provisioners.standard]",
+        ),
         (
             "[provisioners.standard]\nallowed_domains = [\"*.Example.com\"]\n",
             "not a domain rule",
