@@ -108,6 +108,8 @@ impl ChallTestSrv {
 
 /// The authority binary with a test PKI, an HTTPS listener and a standard provisioner.
 struct Authority {
+    /// First, so the server is stopped before its directory is removed.
+    _child: Running,
     dir: tempfile::TempDir,
     /// The directory URL of the standard provisioner.
     directory: String,
@@ -117,7 +119,6 @@ struct Authority {
     root: Certificate,
     /// `https://127.0.0.1:PORT`.
     base: String,
-    _child: Running,
 }
 
 impl Authority {
