@@ -10,8 +10,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # System packages: SoftHSM2 + OpenSC (PKCS#11), OpenSSL (independent verifier), PC/SC headers
 # (the YubiKey backend builds under its feature), venv for pkilint, curl (HTTPS client in tests),
-# Node.js + npm for the test IdP.
-apt_packages=(softhsm2 opensc openssl libengine-pkcs11-openssl libpcsclite-dev pkg-config python3-venv curl)
+# Node.js + npm for the test IdP, certbot + lego (external ACME clients) and pebble (its
+# pebble-challtestsrv is the DNS server those tests validate through).
+apt_packages=(softhsm2 opensc openssl libengine-pkcs11-openssl libpcsclite-dev pkg-config python3-venv curl certbot lego pebble)
 command -v npm > /dev/null || apt_packages+=(nodejs npm)
 missing=()
 for p in "${apt_packages[@]}"; do

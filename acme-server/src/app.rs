@@ -23,7 +23,7 @@ pub enum ProvisionerKind {
     /// `wire-dpop-01`.
     Wire(Box<WireSettings>),
     /// Standard ACME: DNS identifiers with http-01, dns-01 and tls-alpn-01.
-    Standard,
+    Standard(Box<crate::standard::StandardSettings>),
 }
 
 /// The Wire provisioner's options (protocol doc §2.4).

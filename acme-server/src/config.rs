@@ -23,6 +23,11 @@
 //! dpop_target = "https://{domain}/clients/{device_id}/access-token"
 //! oidc_issuer = "https://idp.wire.example.com"
 //! backend_keys = ["keys/dpop-ed25519.pub.pem", "keys/dpop-p256.pub.pem"]
+//!
+//! [[provisioners]]
+//! name = "acme"                                 # standard ACME for DNS names
+//! [provisioners.standard]                       # every field: crate::standard
+//! allowed_domains = ["*.wire.example.com"]
 //! ```
 
 use std::collections::HashMap;
@@ -114,8 +119,10 @@ pub struct ProvisionerConfig {
     pub website: Option<String>,
     /// External account binding.
     pub eab: Option<EabConfig>,
-    /// Wire options; absent: a standard provisioner.
+    /// Wire options (exactly one of `wire` and `standard`).
     pub wire: Option<WireConfig>,
+    /// Standard ACME options for DNS names (see [`crate::standard`]).
+    pub standard: Option<crate::standard::StandardConfig>,
 }
 
 /// External account binding keys, each read from a secret source (`env:NAME` / `file:PATH`,
@@ -232,9 +239,17 @@ impl Config {
             if provisioners.iter().any(|q: &Provisioner| q.name == p.name) {
                 return Err(format!("two provisioners named `{}`", p.name));
             }
-            let kind = match &p.wire {
-                None => ProvisionerKind::Standard,
-                Some(wire) => {
+            let kind = match (&p.wire, &p.standard) {
+                (None, Some(standard)) => {
+                    ProvisionerKind::Standard(Box::new(standard.settings(&p.name)?))
+                }
+                (None, None) | (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "provisioner `{}` needs exactly one of [provisioners.wire] and [provisioners.standard]",
+                        p.name
+                    ));
+                }
+                (Some(wire), None) => {
                     if let Some(alg) = wire
                         .oidc_algorithms
                         .iter()

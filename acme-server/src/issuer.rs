@@ -1,10 +1,14 @@
-//! Issuance: the Wire leaf of protocol doc §7.3, built from e2ei-core's profile, checked against
-//! it, signed through e2ei-signer by the intermediate (a file, PKCS#11 or YubiKey key alike).
+//! Issuance: the Wire leaf of protocol doc §7.3 and the standard provisioner's TLS server leaf,
+//! each built from its e2ei-core profile, checked against it, and signed through e2ei-signer by
+//! the intermediate (a file, PKCS#11 or YubiKey key alike).
 
 use std::time::Duration;
 
 use e2ei_core::key::PublicKey;
-use e2ei_core::profile::{IssuerRef, Profile, WireLeafExpectations, check, wire_leaf_parts};
+use e2ei_core::profile::{
+    IssuerRef, Profile, TlsLeafExpectations, WireLeafExpectations, check, check_tls_server_leaf,
+    tls_server_leaf_parts, wire_leaf_parts,
+};
 use e2ei_core::x509::{ToBeSigned, certificate_public_key, certificate_to_pem, validity};
 use e2ei_signer::Signer;
 use time::OffsetDateTime;
@@ -84,6 +88,38 @@ impl Issuer {
             Some(identity),
         )
         .map_err(|e| e.to_string())?;
+        self.sign(tbs)
+    }
+
+    /// Builds, checks and signs a TLS server leaf for `key` and the names of `expect`.
+    pub fn issue_tls_leaf(
+        &self,
+        expect: &TlsLeafExpectations,
+        key: PublicKey,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Certificate, String> {
+        let window = validity(not_before, not_after).map_err(|e| e.to_string())?;
+        let parts = tls_server_leaf_parts(
+            expect,
+            key,
+            &self.certificate,
+            window,
+            self.crl_url.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let tbs = ToBeSigned::new(parts).map_err(|e| e.to_string())?;
+        check_tls_server_leaf(
+            tbs.parsed(),
+            IssuerRef::Certificate(&self.certificate),
+            expect,
+        )
+        .map_err(|e| e.to_string())?;
+        self.sign(tbs)
+    }
+
+    /// Signs a checked TBS (the signer verifies its own signature before returning it).
+    fn sign(&self, tbs: ToBeSigned) -> Result<Certificate, String> {
         let signature = self
             .signer
             .sign(tbs.der())

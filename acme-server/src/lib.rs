@@ -2,15 +2,18 @@
 //! standard), over e2ei-acme's protocol rules and e2ei-sqlstore's storage.
 //!
 //! Built so far: directories per provisioner, nonces, accounts (create, find, update,
-//! deactivate, key rollover, external account binding), Wire orders with `wire-dpop-01`,
-//! finalize and issuance, certificate download, `/roots.pem`; the `e2ei-acme-server` binary.
-//! `wire-oidc-01`, standard challenges and revocation follow.
+//! deactivate, key rollover, external account binding), Wire orders with `wire-dpop-01` and
+//! `wire-oidc-01`, standard orders for DNS names with `http-01`, `dns-01` and `tls-alpn-01`
+//! ([`standard`], [`validation`]), finalize and issuance, certificate download, revocation,
+//! `/roots.pem`; the `e2ei-acme-server` binary.
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod issuer;
 pub mod oidc;
+pub mod standard;
 pub mod store;
+pub mod validation;
 
 pub use app::{AppState, Provisioner, ProvisionerKind, Settings, SharedState};

@@ -191,3 +191,37 @@ fn refuses_a_config_with_unknown_fields_or_a_foreign_issuer_key() {
         String::from_utf8_lossy(&out.stderr).contains("not the key of the issuing certificate")
     );
 }
+
+#[test]
+fn refuses_provisioners_without_a_kind_or_with_a_bad_standard_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("acme.toml");
+    let head = "base_url = \"http://x\"\nlisten = \"127.0.0.1:1\"\ndatabase = \"sqlite://a.db\"\n[[provisioners]]\nname = \"p\"\n";
+    for (section, error) in [
+        (
+            "",
+            "exactly one of [provisioners.wire] and [provisioners.standard]",
+        ),
+        (
+            "[provisioners.standard]\nallowed_domains = [\"*.Example.com\"]\n",
+            "not a domain rule",
+        ),
+        (
+            "[provisioners.standard]\nallowed_domains = [\"*.example.com\"]\nchallenges = [\"http-02\"]\n",
+            "not a standard challenge type",
+        ),
+        (
+            "[provisioners.standard]\nallowed_domains = [\"*.example.com\"]\ndns_resolver = \"not an address\"\n",
+            "dns_resolver",
+        ),
+    ] {
+        std::fs::write(&config, format!("{head}{section}")).unwrap();
+        let out = Command::new(BIN)
+            .args(["--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{section}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(error), "{section}: {stderr}");
+    }
+}

@@ -64,6 +64,8 @@ pub const KP_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6
 pub const KP_SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
 /// anyExtendedKeyUsage.
 pub const ANY_EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
+/// id-pe-acmeIdentifier (RFC 8737 §6.1): the `tls-alpn-01` digest in a validation certificate.
+pub const ACME_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.31");
 /// step-ca's provisioner extension, which Wire leaves carry (protocol doc §7.3).
 pub const STEP_PROVISIONER: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.37476.9000.64.1");

@@ -1,5 +1,6 @@
-//! Certificate profiles: root, intermediate, cross-signed intermediate and the Wire client leaf
-//! (wire-e2ei-protocol.md §2.5, §7.3). Every to-be-signed certificate is checked against its
+//! Certificate profiles: root, intermediate, cross-signed intermediate, the Wire client leaf
+//! (wire-e2ei-protocol.md §2.5, §7.3) and the TLS server leaf of the standard ACME provisioner
+//! (RFC 5280 §4.2, RFC 8555 §7.4; CA/Browser Forum baseline shape). Every to-be-signed certificate is checked against its
 //! profile before it is signed; the checks read the encoded TBS, not the builder's inputs.
 
 use std::collections::HashSet;
@@ -33,6 +34,10 @@ pub enum Profile {
     CrossSignedIntermediate,
     /// The Wire client leaf of §7.3.
     WireLeaf,
+    /// A TLS server leaf for DNS names: subject empty or `CN=<one of the names>`, SAN exactly
+    /// the validated DNS names (critical when the subject is empty), keyUsage digitalSignature
+    /// (critical), extKeyUsage serverAuth, SKI/AKI, optional CRL DP, not a CA.
+    TlsServerLeaf,
 }
 
 impl Profile {
@@ -43,6 +48,7 @@ impl Profile {
             Self::Intermediate => "intermediate",
             Self::CrossSignedIntermediate => "cross-signed intermediate",
             Self::WireLeaf => "wire leaf",
+            Self::TlsServerLeaf => "tls server leaf",
         }
     }
 }
@@ -224,6 +230,16 @@ pub struct WireLeafExpectations {
     pub handle_uri: String,
 }
 
+/// What a TLS server leaf must contain: the order's validated DNS names (lowercase; a wildcard
+/// as `*.example.com`) and the subject commonName, if any (one of the names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsLeafExpectations {
+    /// The DNS names, each once.
+    pub dns_names: Vec<String>,
+    /// Subject CN; `None` leaves the subject empty.
+    pub common_name: Option<String>,
+}
+
 /// The issuing side of a check: the issuer certificate, or the subject itself for a root.
 #[derive(Clone, Copy, Debug)]
 pub enum IssuerRef<'a> {
@@ -267,12 +283,32 @@ fn usages_to_string(usages: der::flagset::FlagSet<KeyUsages>) -> String {
     }
 }
 
-/// Checks `tbs` against `profile`. `leaf` is required for [`Profile::WireLeaf`].
+/// Checks `tbs` against `profile`. `leaf` is required for [`Profile::WireLeaf`]; a
+/// [`Profile::TlsServerLeaf`] is checked with [`check_tls_server_leaf`].
 pub fn check(
     profile: Profile,
     tbs: &TbsCertificate,
     issuer: IssuerRef<'_>,
     leaf: Option<&WireLeafExpectations>,
+) -> Result<(), ProfileError> {
+    check_with(profile, tbs, issuer, leaf, None)
+}
+
+/// Checks `tbs` against [`Profile::TlsServerLeaf`] for the names in `expect`.
+pub fn check_tls_server_leaf(
+    tbs: &TbsCertificate,
+    issuer: IssuerRef<'_>,
+    expect: &TlsLeafExpectations,
+) -> Result<(), ProfileError> {
+    check_with(Profile::TlsServerLeaf, tbs, issuer, None, Some(expect))
+}
+
+fn check_with(
+    profile: Profile,
+    tbs: &TbsCertificate,
+    issuer: IssuerRef<'_>,
+    leaf: Option<&WireLeafExpectations>,
+    tls: Option<&TlsLeafExpectations>,
 ) -> Result<(), ProfileError> {
     let mut ctx = Ctx {
         tbs,
@@ -307,6 +343,15 @@ pub fn check(
             oid::SUBJECT_ALT_NAME,
             oid::CRL_DISTRIBUTION_POINTS,
             oid::STEP_PROVISIONER,
+        ],
+        Profile::TlsServerLeaf => &[
+            oid::BASIC_CONSTRAINTS,
+            oid::KEY_USAGE,
+            oid::EXT_KEY_USAGE,
+            oid::SUBJECT_KEY_IDENTIFIER,
+            oid::AUTHORITY_KEY_IDENTIFIER,
+            oid::SUBJECT_ALT_NAME,
+            oid::CRL_DISTRIBUTION_POINTS,
         ],
     };
     let mut seen = HashSet::new();
@@ -425,6 +470,40 @@ pub fn check(
                     "cannot be checked: no expected Wire identity given".into(),
                 )),
                 Some(expect) => check_wire_leaf_identity(v, tbs, expect),
+            }
+        }
+        Profile::TlsServerLeaf => {
+            if let Some((_, bc)) = bc {
+                if bc.ca {
+                    v.push(Violation::BasicConstraints {
+                        expected: "CA:FALSE".into(),
+                        got: "CA:TRUE".into(),
+                    });
+                }
+            }
+            // The supported key types sign; none encrypts, so keyEncipherment has no place.
+            check_key_usage(v, ku, KeyUsages::DigitalSignature.into());
+            match find_extension::<ExtendedKeyUsage>(tbs, "extKeyUsage", v) {
+                None => v.push(Violation::MissingExtension("extKeyUsage")),
+                Some((_, eku)) => {
+                    if eku.0 != [oid::KP_SERVER_AUTH] {
+                        v.push(Violation::ExtKeyUsage(format!(
+                            "must be exactly serverAuth, got {:?}",
+                            eku.0.iter().map(ToString::to_string).collect::<Vec<_>>()
+                        )));
+                    }
+                }
+            }
+            if let Some((_, dps)) =
+                find_extension::<CrlDistributionPoints>(tbs, "cRLDistributionPoints", v)
+            {
+                check_crl_dps(v, &dps);
+            }
+            match tls {
+                None => v.push(Violation::SubjectAltName(
+                    "cannot be checked: no expected DNS names given".into(),
+                )),
+                Some(expect) => check_tls_leaf_identity(v, tbs, expect),
             }
         }
     }
@@ -644,6 +723,132 @@ fn check_wire_leaf_identity(
             }
         }
     }
+}
+
+fn check_tls_leaf_identity(
+    v: &mut Vec<Violation>,
+    tbs: &TbsCertificate,
+    expect: &TlsLeafExpectations,
+) {
+    let attrs: Vec<(ObjectIdentifier, String)> = tbs
+        .subject()
+        .iter()
+        .map(|atv| (atv.oid, crate::x509::attribute_value_string(&atv.value)))
+        .collect();
+    let want: Vec<(ObjectIdentifier, String)> = expect
+        .common_name
+        .iter()
+        .map(|cn| (oid::COMMON_NAME, cn.clone()))
+        .collect();
+    if attrs != want {
+        v.push(Violation::SubjectMismatch {
+            expected: expect
+                .common_name
+                .as_ref()
+                .map(|cn| format!("CN={cn}"))
+                .unwrap_or_else(|| "(empty)".into()),
+            got: name_to_string(tbs.subject()),
+        });
+    }
+    if let Some(cn) = &expect.common_name {
+        if !expect.dns_names.contains(cn) {
+            v.push(Violation::SubjectMismatch {
+                expected: "a commonName that is one of the DNS names".into(),
+                got: format!("CN={cn}"),
+            });
+        }
+        // RFC 5280 ub-common-name.
+        if cn.len() > 64 {
+            v.push(Violation::SubjectMismatch {
+                expected: "a commonName of at most 64 characters".into(),
+                got: format!("CN={cn}"),
+            });
+        }
+    }
+    match find_extension::<SubjectAltName>(tbs, "subjectAltName", v) {
+        None => v.push(Violation::MissingExtension("subjectAltName")),
+        Some((critical, san)) => {
+            // RFC 5280 §4.2.1.6: critical when the subject is empty, non-critical otherwise.
+            let empty_subject = tbs.subject().is_empty();
+            if critical != empty_subject {
+                v.push(Violation::Criticality {
+                    extension: "subjectAltName",
+                    critical: empty_subject,
+                });
+            }
+            let mut names = Vec::new();
+            for name in &san.0 {
+                match name {
+                    GeneralName::DnsName(d) => names.push(d.as_str().to_owned()),
+                    other => v.push(Violation::SubjectAltName(format!(
+                        "must hold only DNS names, found {other:?}"
+                    ))),
+                }
+            }
+            let mut got = names.clone();
+            got.sort();
+            let mut want = expect.dns_names.clone();
+            want.sort();
+            if got != want || want.is_empty() {
+                v.push(Violation::SubjectAltName(format!(
+                    "must be exactly the DNS names {want:?}, got {names:?}"
+                )));
+            }
+        }
+    }
+}
+
+/// The parts of a TLS server leaf (see [`Profile::TlsServerLeaf`]). Check the result with
+/// [`check_tls_server_leaf`] before signing.
+pub fn tls_server_leaf_parts(
+    expect: &TlsLeafExpectations,
+    subject_key: PublicKey,
+    issuer: &Certificate,
+    validity: x509_cert::time::Validity,
+    crl_distribution_point: Option<&str>,
+) -> Result<crate::x509::CertificateParts, crate::x509::X509Error> {
+    use crate::x509::{
+        NameAttribute, authority_key_identifier, build_name, crl_distribution_points,
+        ext_key_usage, key_usage, random_serial, subject_alt_name_dns, subject_key_identifier,
+    };
+    let issuer_tbs = issuer.tbs_certificate();
+    let issuer_key = PublicKey::from_spki(issuer_tbs.subject_public_key_info()).map_err(|e| {
+        crate::x509::X509Error::Encoding {
+            what: "issuer key",
+            reason: e.to_string(),
+        }
+    })?;
+    let issuer_key_id =
+        crate::x509::subject_key_id(issuer_tbs).unwrap_or_else(|| issuer_key.key_identifier());
+    let subject = build_name(
+        &expect
+            .common_name
+            .iter()
+            .map(|cn| NameAttribute {
+                oid: oid::COMMON_NAME,
+                value: cn.clone(),
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    let mut extensions = vec![
+        key_usage(KeyUsages::DigitalSignature.into())?,
+        ext_key_usage(&[oid::KP_SERVER_AUTH])?,
+        subject_key_identifier(&subject_key)?,
+        authority_key_identifier(&issuer_key_id)?,
+        subject_alt_name_dns(&expect.dns_names, subject.is_empty())?,
+    ];
+    if let Some(url) = crl_distribution_point {
+        extensions.push(crl_distribution_points(&[url.to_owned()])?);
+    }
+    Ok(crate::x509::CertificateParts {
+        serial: random_serial()?,
+        issuer: issuer_tbs.subject().clone(),
+        subject,
+        validity,
+        subject_public_key: subject_key,
+        issuer_algorithm: issuer_key.algorithm(),
+        extensions,
+    })
 }
 
 impl WireLeafExpectations {
@@ -936,6 +1141,99 @@ mod tests {
         assert!(
             v.iter()
                 .any(|v| matches!(v, Violation::BasicConstraints { .. })),
+            "{v:?}"
+        );
+    }
+
+    fn tls_leaf(intermediate: &Certificate, expect: &TlsLeafExpectations) -> ToBeSigned {
+        let (_, leaf_key) = key();
+        ToBeSigned::new(
+            tls_server_leaf_parts(
+                expect,
+                leaf_key,
+                intermediate,
+                validity(now(), now() + Duration::days(90)).unwrap(),
+                Some("https://acme.wire.example.com/crl"),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn accepts_tls_server_leaves_with_and_without_a_common_name() {
+        let (root_pair, root) = root();
+        let (_, tbs) = intermediate_tbs(&root, 0, &["wire.example.com"]);
+        let intermediate = sign(&root_pair, tbs);
+        for common_name in [None, Some("a.wire.example.com".to_owned())] {
+            let expect = TlsLeafExpectations {
+                dns_names: vec!["a.wire.example.com".into(), "*.b.wire.example.com".into()],
+                common_name,
+            };
+            let tbs = tls_leaf(&intermediate, &expect);
+            check_tls_server_leaf(tbs.parsed(), IssuerRef::Certificate(&intermediate), &expect)
+                .unwrap();
+            let (critical, _) = tbs
+                .parsed()
+                .get_extension::<SubjectAltName>()
+                .unwrap()
+                .unwrap();
+            assert_eq!(critical, expect.common_name.is_none());
+        }
+    }
+
+    #[test]
+    fn rejects_tls_leaf_with_other_names_or_a_foreign_common_name() {
+        let (root_pair, root) = root();
+        let (_, tbs) = intermediate_tbs(&root, 0, &["wire.example.com"]);
+        let intermediate = sign(&root_pair, tbs);
+        let issued = TlsLeafExpectations {
+            dns_names: vec!["a.wire.example.com".into()],
+            common_name: Some("a.wire.example.com".into()),
+        };
+        let tbs = tls_leaf(&intermediate, &issued);
+        let other = TlsLeafExpectations {
+            dns_names: vec!["a.wire.example.com".into(), "b.wire.example.com".into()],
+            common_name: None,
+        };
+        let v = violations(check_tls_server_leaf(
+            tbs.parsed(),
+            IssuerRef::Certificate(&intermediate),
+            &other,
+        ));
+        assert!(
+            v.iter().any(|v| matches!(v, Violation::SubjectAltName(_))),
+            "{v:?}"
+        );
+        assert!(
+            v.iter()
+                .any(|v| matches!(v, Violation::SubjectMismatch { .. })),
+            "{v:?}"
+        );
+        let foreign_cn = TlsLeafExpectations {
+            dns_names: vec!["a.wire.example.com".into()],
+            common_name: Some("evil.example.com".into()),
+        };
+        let tbs = tls_leaf(&intermediate, &foreign_cn);
+        let v = violations(check_tls_server_leaf(
+            tbs.parsed(),
+            IssuerRef::Certificate(&intermediate),
+            &foreign_cn,
+        ));
+        assert!(
+            v.iter()
+                .any(|v| matches!(v, Violation::SubjectMismatch { .. })),
+            "{v:?}"
+        );
+        // A Wire leaf is not a TLS server leaf: clientAuth, URI SANs.
+        let v = violations(check(
+            Profile::TlsServerLeaf,
+            tls_leaf(&intermediate, &issued).parsed(),
+            IssuerRef::Certificate(&intermediate),
+            None,
+        ));
+        assert!(
+            v.iter().any(|v| matches!(v, Violation::SubjectAltName(_))),
             "{v:?}"
         );
     }

@@ -339,6 +339,21 @@ pub fn subject_alt_name_uris(uris: &[String]) -> Result<Extension, X509Error> {
     )
 }
 
+/// subjectAltName holding DNS names; critical exactly when the subject is empty (RFC 5280
+/// §4.2.1.6).
+pub fn subject_alt_name_dns(names: &[String], critical: bool) -> Result<Extension, X509Error> {
+    let names = names
+        .iter()
+        .map(|n| dns_general_name(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    extension(
+        oid::SUBJECT_ALT_NAME,
+        critical,
+        &SubjectAltName(names),
+        "subjectAltName",
+    )
+}
+
 /// RFC 5280 §4.1 TBSCertificate as e2ei writes it (always v3, no unique ids).
 #[derive(Clone, Debug, Sequence)]
 struct TbsCertificateOut {

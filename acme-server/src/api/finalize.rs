@@ -1,12 +1,15 @@
 //! `POST order/{id}/finalize` and `POST certificate/{id}` (RFC 8555 §7.4, §7.4.2; protocol doc
 //! §7.1, §7.3, §7.4, §15.6, §15.7).
 //!
-//! Finalize checks the CSR — signed by its own key, which is not the account key; subject
-//! exactly `O=<domain>` and the displayName attribute equal to the identifiers (no CN); SANs
-//! exactly the client-id and handle URIs of the order (either `!` or `%21` spelling) — and then
-//! issues a leaf whose identity comes from the validated tokens, not from the CSR. The order is
-//! moved to `processing` first (one finalize wins), and the certificate is recorded before the
-//! answer.
+//! Finalize checks the CSR — signed by its own key (Ed25519 or ECDSA P-256/P-384/P-521; RSA
+//! keys are refused with `badCSR`), which is not the account key — and then, for a Wire order:
+//! subject exactly `O=<domain>` and the displayName attribute equal to the identifiers (no CN);
+//! SANs exactly the client-id and handle URIs of the order (either `!` or `%21` spelling); the
+//! leaf's identity comes from the validated tokens, not from the CSR. For a standard order:
+//! dNSName SANs exactly the order's names (case-insensitive, no other SAN types), a CN optional
+//! and then one of them; the TLS server leaf carries those names, the CN if given (otherwise an
+//! empty subject), and the provisioner's validity. The order is moved to `processing` first
+//! (one finalize wins), and the certificate is recorded before the answer.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -21,7 +24,7 @@ use e2ei_core::id::{ClientId, QualifiedHandle};
 use e2ei_core::identifier::WireDeviceIdentifier;
 use e2ei_core::key::PublicKey;
 use e2ei_core::oid;
-use e2ei_core::profile::WireLeafExpectations;
+use e2ei_core::profile::{TlsLeafExpectations, WireLeafExpectations};
 use e2ei_core::x509::{csr_requested_extensions, name_attribute, serial_to_hex, verify_csr};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -32,7 +35,7 @@ use x509_cert::request::CertReq;
 
 use super::orders::owned_order_for;
 use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
-use crate::app::{AppState, SharedState};
+use crate::app::{AppState, ProvisionerKind, SharedState};
 use crate::store::{CertificateRow, OrderRow, random_token};
 
 /// `Content-Type` of the certificate chain.
@@ -78,7 +81,16 @@ pub(super) async fn finalize(
             "no issuing CA is configured",
         ))
     })?;
-    let (identity, key) = check_csr(&order, &request.csr, &account.jwk)?;
+    let (csr, key) = parse_csr(&request.csr, &account.jwk)?;
+    let cap = issuer.max_validity();
+    let (leaf, default, max) = match &p.kind {
+        ProvisionerKind::Wire(_) => (Leaf::Wire(check_wire_csr(&order, &csr)?), cap, cap),
+        ProvisionerKind::Standard(standard) => (
+            Leaf::Tls(check_tls_csr(&order, &csr)?),
+            standard.validity.default.min(cap),
+            standard.validity.max.min(cap),
+        ),
+    };
     if !state.store.start_processing(&order.id, state.now()).await? {
         return Err(
             Problem::new(ProblemType::OrderNotReady, "the order is being processed").into(),
@@ -86,10 +98,12 @@ pub(super) async fn finalize(
     }
     let now =
         OffsetDateTime::from_unix_timestamp(state.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let (not_before, not_after) = leaf_window(&order, now, issuer.max_validity());
-    let issued = issuer
-        .issue_wire_leaf(&identity, key, not_before, not_after)
-        .and_then(|leaf| Ok((issuer.chain_pem(&leaf)?, leaf)));
+    let (not_before, not_after) = leaf_window(&order, now, default, max);
+    let issued = match &leaf {
+        Leaf::Wire(identity) => issuer.issue_wire_leaf(identity, key, not_before, not_after),
+        Leaf::Tls(names) => issuer.issue_tls_leaf(names, key, not_before, not_after),
+    }
+    .and_then(|leaf| Ok((issuer.chain_pem(&leaf)?, leaf)));
     let (chain_pem, leaf) = match issued {
         Ok(done) => done,
         Err(e) => {
@@ -123,11 +137,20 @@ pub(super) async fn finalize(
     super::orders::order_response(&state, &order).await
 }
 
-/// The leaf's validity: from the order's notBefore (not before now), for the order's notAfter
-/// or the issuer's maximum, whichever is sooner.
+/// What the finalized order becomes.
+enum Leaf {
+    /// A Wire client leaf with the validated identity.
+    Wire(WireLeafExpectations),
+    /// A TLS server leaf for the order's names.
+    Tls(TlsLeafExpectations),
+}
+
+/// The leaf's validity: from the order's notBefore (not before now), until the order's notAfter
+/// if it asked for one (at most `max` later), otherwise `default` later.
 fn leaf_window(
     order: &OrderRow,
     now: OffsetDateTime,
+    default: std::time::Duration,
     max: std::time::Duration,
 ) -> (OffsetDateTime, OffsetDateTime) {
     let parse = |v: &Option<String>| {
@@ -138,27 +161,41 @@ fn leaf_window(
     let latest = not_before + max;
     let not_after = parse(&order.not_after)
         .filter(|t| *t < latest && *t > not_before)
-        .unwrap_or(latest);
+        .unwrap_or(not_before + default.min(max));
     (not_before, not_after)
 }
 
-/// §7.1 / §7.4 checks; the leaf identity from the validated tokens, and the CSR key.
-fn check_csr(
-    order: &OrderRow,
+/// rsaEncryption (RFC 8017): named in the refusal of RSA CSRs.
+const RSA_ENCRYPTION: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// The CSR decoded and its self-signature verified; its key, which must not be the account's.
+fn parse_csr(
     csr_b64: &str,
     account_key: &e2ei_core::jwk::Jwk,
-) -> Result<(WireLeafExpectations, PublicKey), Problem> {
+) -> Result<(CertReq, PublicKey), Problem> {
     let der = URL_SAFE_NO_PAD
         .decode(csr_b64)
         .map_err(|_| bad_csr("csr is not unpadded base64url"))?;
     let csr = CertReq::from_der(&der)
         .map_err(|e| bad_csr(format!("csr is not a PKCS#10 request: {e}")))?;
+    if csr.info.public_key.algorithm.oid == RSA_ENCRYPTION {
+        return Err(bad_csr(
+            "RSA keys are not supported; use an Ed25519 or ECDSA P-256/P-384/P-521 key \
+             (certbot --key-type ecdsa, lego --key-type ec256)",
+        ));
+    }
     let key = verify_csr(&csr).map_err(|e| bad_csr(e.to_string()))?;
     if &key == account_key.public_key() {
         return Err(bad_csr(
-            "the CSR certifies the ACME account key; use the MLS signature key",
+            "the CSR certifies the ACME account key; use another key for the certificate",
         ));
     }
+    Ok((csr, key))
+}
+
+/// §7.1 / §7.4 checks of a Wire CSR; the leaf identity from the validated tokens.
+fn check_wire_csr(order: &OrderRow, csr: &CertReq) -> Result<WireLeafExpectations, Problem> {
     let device = order
         .identifiers
         .iter()
@@ -184,7 +221,7 @@ fn check_csr(
     }
 
     let mut uris = Vec::new();
-    for extension in csr_requested_extensions(&csr).map_err(|e| bad_csr(e.to_string()))? {
+    for extension in csr_requested_extensions(csr).map_err(|e| bad_csr(e.to_string()))? {
         if extension.extn_id != oid::SUBJECT_ALT_NAME {
             continue;
         }
@@ -240,7 +277,80 @@ fn check_csr(
         client_id_uri: client_id.to_certificate_uri(),
         handle_uri: claim(oidc, "preferred_username"),
     };
-    Ok((identity, key))
+    Ok(identity)
+}
+
+/// RFC 8555 §7.4 checks of a standard CSR: dNSName SANs exactly the order's names, no other
+/// SAN types, a CN (optional) that is one of them.
+fn check_tls_csr(order: &OrderRow, csr: &CertReq) -> Result<TlsLeafExpectations, Problem> {
+    let names: Vec<String> = order
+        .identifiers
+        .iter()
+        .filter(|i| i.kind == "dns")
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
+    let subject = &csr.info.subject;
+    let common_names = subject
+        .iter()
+        .filter(|atv| atv.oid == oid::COMMON_NAME)
+        .count();
+    if common_names > 1 {
+        return Err(bad_csr("the CSR subject carries more than one CN"));
+    }
+    let common_name = name_attribute(subject, oid::COMMON_NAME).map(|cn| cn.to_ascii_lowercase());
+    if let Some(cn) = &common_name {
+        if !names.contains(cn) {
+            return Err(bad_csr(format!(
+                "CSR CN `{cn}` is not one of the order's names {names:?}"
+            )));
+        }
+        if cn.len() > 64 {
+            return Err(bad_csr(format!(
+                "CSR CN `{cn}` is longer than 64 characters; leave the CN out"
+            )));
+        }
+    }
+    let mut requested = Vec::new();
+    let mut has_san = false;
+    for extension in csr_requested_extensions(csr).map_err(|e| bad_csr(e.to_string()))? {
+        if extension.extn_id != oid::SUBJECT_ALT_NAME {
+            continue;
+        }
+        has_san = true;
+        let san = SubjectAltName::from_der(extension.extn_value.as_bytes())
+            .map_err(|e| bad_csr(format!("subjectAltName: {e}")))?;
+        for name in san.0 {
+            match name {
+                GeneralName::DnsName(dns) => requested.push(dns.as_str().to_ascii_lowercase()),
+                GeneralName::IpAddress(_) => {
+                    return Err(bad_csr(
+                        "IP address SANs are not allowed; the order names DNS names",
+                    ));
+                }
+                GeneralName::Rfc822Name(_) => return Err(bad_csr("e-mail SANs are not allowed")),
+                GeneralName::UniformResourceIdentifier(_) => {
+                    return Err(bad_csr("URI SANs are not allowed"));
+                }
+                _ => return Err(bad_csr("unexpected SAN type; only DNS names are allowed")),
+            }
+        }
+    }
+    if !has_san {
+        return Err(bad_csr(
+            "the CSR carries no subjectAltName with the order's names",
+        ));
+    }
+    let missing: Vec<&String> = names.iter().filter(|n| !requested.contains(n)).collect();
+    let extra: Vec<&String> = requested.iter().filter(|n| !names.contains(n)).collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        return Err(bad_csr(format!(
+            "CSR names do not match the order: missing {missing:?}, not in the order {extra:?}"
+        )));
+    }
+    Ok(TlsLeafExpectations {
+        dns_names: names,
+        common_name,
+    })
 }
 
 /// `POST certificate/{id}`: the chain through the issuing intermediate, with a

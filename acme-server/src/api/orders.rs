@@ -1,27 +1,34 @@
-//! Orders, authorizations and challenges (RFC 8555 §7.1.3–§7.5, §8; protocol doc §4, §6.1,
-//! §15.2–§15.4):
+//! Orders, authorizations and challenges (RFC 8555 §7.1.3–§7.5, §8; RFC 8737; protocol doc §4,
+//! §6.1, §15.2–§15.4):
 //!
 //! - `POST new-order`: a Wire provisioner takes exactly the `wireapp-user` + `wireapp-device`
 //!   pair; each authorization gets one challenge (`wire-oidc-01` / `wire-dpop-01`) with its
-//!   `target`; 201 + `Location`.
+//!   `target`. A standard provisioner takes DNS names (lower-cased, within its domain policy,
+//!   at most 100, a requested validity within its bounds); each name gets one authorization
+//!   with one challenge per offered type, `dns-01` only for a wildcard, whose authorization
+//!   names the base domain with `"wildcard": true` (§7.1.4). 201 + `Location`.
 //! - `POST order/{id}` (POST-as-GET), `POST account/{id}/orders` (the account's orders list).
 //! - `POST authz/{id}`: POST-as-GET, or `{"status":"deactivated"}`.
 //! - `POST challenge/{authz}/{id}`: validated synchronously; the answer already shows the
 //!   challenge `valid` or `invalid` (§15.2). A failed Wire check is an `invalid` challenge with a
-//!   `rejectedIdentifier` error, answered with 200; the challenge is terminal.
+//!   `rejectedIdentifier` error; a failed `http-01` / `dns-01` / `tls-alpn-01` one carries the
+//!   validator's error (`dns`, `connection`, `unauthorized`, `incorrectResponse`, `tls`). Both
+//!   are answered with 200, are terminal and make the authorization and the order `invalid`.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use e2ei_acme::challenge::{StandardChallenge, key_authorization};
 use e2ei_acme::jws::Payload;
+use e2ei_acme::messages::Identifier;
 use e2ei_acme::messages::{
     Authorization, AuthorizationStatus, AuthorizationUpdateRequest, Challenge, ChallengeStatus,
     NewOrderRequest, Order, OrderStatus, OrdersList, WIRE_DPOP_01, WIRE_OIDC_01,
     WireDpopChallengeRequest, WireOidcChallengeRequest,
 };
-use e2ei_acme::order::{OrderIdentifiers, validate_identifiers};
+use e2ei_acme::order::{OrderIdentifiers, authorization_name, validate_identifiers};
 use e2ei_acme::{Problem, ProblemType};
 use e2ei_core::clock::FixedClock;
 use e2ei_core::identifier::{WIREAPP_DEVICE, WIREAPP_USER};
@@ -33,6 +40,7 @@ use time::format_description::well_known::Rfc3339;
 use super::limits::ClientIp;
 use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
 use crate::app::{AppState, ProvisionerKind, SharedState, WireSettings};
+use crate::standard::StandardSettings;
 use crate::store::{AccountRow, AuthzRow, ChallengeRow, NewAuthz, OrderRow, random_token};
 
 fn rfc3339(t: i64) -> Option<String> {
@@ -92,8 +100,15 @@ fn challenge_json(state: &AppState, provisioner: &str, c: &ChallengeRow) -> Chal
 }
 
 fn authz_json(state: &AppState, provisioner: &str, a: &AuthzRow) -> Authorization {
+    // A wildcard name is stored as ordered (`*.example.com`) and shown as its base domain.
+    let (identifier, wildcard) = if a.identifier.kind == "dns" {
+        let (name, wildcard) = authorization_name(&a.identifier.value);
+        (Identifier::dns(name), wildcard)
+    } else {
+        (a.identifier.clone(), false)
+    };
     Authorization {
-        identifier: a.identifier.clone(),
+        identifier,
         status: a.effective_status(state.now()),
         expires: rfc3339(a.expires_at),
         challenges: a
@@ -101,7 +116,7 @@ fn authz_json(state: &AppState, provisioner: &str, a: &AuthzRow) -> Authorizatio
             .iter()
             .map(|c| challenge_json(state, provisioner, c))
             .collect(),
-        wildcard: false,
+        wildcard,
     }
 }
 
@@ -137,25 +152,41 @@ pub(super) async fn new_order(
         }
     }
     let identifiers = validate_identifiers(&request.identifiers)?;
-    let (OrderIdentifiers::Wire(pair), ProvisionerKind::Wire(wire)) = (&identifiers, &p.kind)
-    else {
-        return Err(Problem::new(
-            ProblemType::UnsupportedIdentifier,
-            match p.kind {
-                ProvisionerKind::Wire(_) => "this provisioner issues for Wire identifiers only",
-                ProvisionerKind::Standard => "this authority does not validate DNS identifiers yet",
-            },
-        )
-        .into());
+    let now = state.now();
+    let (identifiers, authzs) = match (&identifiers, &p.kind) {
+        (OrderIdentifiers::Wire(pair), ProvisionerKind::Wire(wire)) => (
+            request.identifiers.clone(),
+            wire_authorizations(wire, pair, &request.identifiers),
+        ),
+        (OrderIdentifiers::Dns(names), ProvisionerKind::Standard(standard)) => {
+            check_standard_order(standard, names, not_before, not_after, now)?;
+            (
+                names.iter().map(Identifier::dns).collect(),
+                standard_authorizations(standard, names),
+            )
+        }
+        (_, ProvisionerKind::Wire(_)) => {
+            return Err(Problem::new(
+                ProblemType::UnsupportedIdentifier,
+                "this provisioner issues for Wire identifiers only",
+            )
+            .into());
+        }
+        (_, ProvisionerKind::Standard(_)) => {
+            return Err(Problem::new(
+                ProblemType::UnsupportedIdentifier,
+                "this provisioner issues for DNS names only",
+            )
+            .into());
+        }
     };
     super::limits::new_order(&state, &account.id, ip).await?;
-    let now = state.now();
     let order = OrderRow {
         id: random_token(18),
         provisioner: p.name.clone(),
         account_id: account.id.clone(),
         status: OrderStatus::Pending,
-        identifiers: request.identifiers.clone(),
+        identifiers,
         not_before: request.not_before.clone(),
         not_after: request.not_after.clone(),
         error: None,
@@ -164,14 +195,36 @@ pub(super) async fn new_order(
         certificate_id: None,
         expires_at: now + state.settings.order_ttl(),
     };
+    tracing::Span::current().record("order", order.id.as_str());
+    if let Some(cert_id) = &request.replaces {
+        super::renewal::claim_replacement(&state, p, &account, cert_id, &order.id).await?;
+    }
+    state.store.create_order(&order, &authzs, now).await?;
+    let stored = state.store.authorizations_of(&order.id).await?;
+    let url = state.settings.url(&p.name, &format!("order/{}", order.id));
+    Ok(with_location(
+        (
+            StatusCode::CREATED,
+            Json(order_json(&state, &order, &stored)),
+        )
+            .into_response(),
+        &url,
+    ))
+}
+
+/// One authorization per Wire identifier, each with its one challenge; tokens carry 192 bits.
+fn wire_authorizations(
+    wire: &WireSettings,
+    pair: &e2ei_core::identifier::WireIdentifiers,
+    identifiers: &[Identifier],
+) -> Vec<NewAuthz> {
     let device = pair.device();
     let target = wire.dpop_target_for(
         device.domain().as_str(),
         &device.client_id().device().to_string(),
     );
-    // One authorization per identifier, each with its one challenge; tokens carry 192 bits.
     let mut authzs = Vec::new();
-    for identifier in &request.identifiers {
+    for identifier in identifiers {
         let (kind, target) = match identifier.kind.as_str() {
             WIREAPP_DEVICE => (WIRE_DPOP_01, target.clone()),
             WIREAPP_USER => (WIRE_OIDC_01, wire.idp.target.clone()),
@@ -188,21 +241,73 @@ pub(super) async fn new_order(
             )],
         });
     }
-    tracing::Span::current().record("order", order.id.as_str());
-    if let Some(cert_id) = &request.replaces {
-        super::renewal::claim_replacement(&state, p, &account, cert_id, &order.id).await?;
+    authzs
+}
+
+/// A standard order's names against the provisioner: its domain policy, wildcards only where
+/// `dns-01` is offered, and a requested validity within its bounds.
+fn check_standard_order(
+    standard: &StandardSettings,
+    names: &[String],
+    not_before: Option<OffsetDateTime>,
+    not_after: Option<OffsetDateTime>,
+    now: i64,
+) -> Result<(), Problem> {
+    standard.policy.check(names)?;
+    if standard.challenges_for(true).is_empty() {
+        let mut problem = Problem::new(
+            ProblemType::RejectedIdentifier,
+            "wildcard names need dns-01, which this provisioner does not offer",
+        );
+        for name in names.iter().filter(|n| authorization_name(n).1) {
+            problem = problem.with_subproblem(
+                ProblemType::RejectedIdentifier,
+                format!("`{name}` is a wildcard name"),
+                Some(Identifier::dns(name.clone())),
+            );
+        }
+        if !problem.subproblems.is_empty() {
+            return Err(problem);
+        }
     }
-    state.store.create_order(&order, &authzs, now).await?;
-    let stored = state.store.authorizations_of(&order.id).await?;
-    let url = state.settings.url(&p.name, &format!("order/{}", order.id));
-    Ok(with_location(
-        (
-            StatusCode::CREATED,
-            Json(order_json(&state, &order, &stored)),
-        )
-            .into_response(),
-        &url,
-    ))
+    if let Some(not_after) = not_after {
+        let now = OffsetDateTime::from_unix_timestamp(now).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let start = not_before.filter(|nb| *nb > now).unwrap_or(now);
+        let bounds = standard.validity;
+        let requested = (not_after - start).unsigned_abs();
+        if not_after <= start || requested < bounds.min || requested > bounds.max {
+            return Err(Problem::malformed(format!(
+                "the requested validity must be between {} and {} seconds",
+                bounds.min.as_secs(),
+                bounds.max.as_secs()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One authorization per name with one challenge per offered type (each its own 192-bit
+/// token); a wildcard name gets `dns-01` only.
+fn standard_authorizations(standard: &StandardSettings, names: &[String]) -> Vec<NewAuthz> {
+    names
+        .iter()
+        .map(|name| NewAuthz {
+            id: random_token(18),
+            identifier: Identifier::dns(name.clone()),
+            challenges: standard
+                .challenges_for(authorization_name(name).1)
+                .into_iter()
+                .map(|c| {
+                    (
+                        random_token(18),
+                        c.name().to_owned(),
+                        random_token(24),
+                        None,
+                    )
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The order `id`, which must belong to `account`.
@@ -403,39 +508,38 @@ pub(super) async fn challenge(
     if authz.effective_status(state.now()) != AuthorizationStatus::Pending {
         return Err(Problem::malformed("the authorization is no longer pending").into());
     }
-    let ProvisionerKind::Wire(wire) = &p.kind else {
-        return Err(Problem::malformed("this provisioner offers no such challenge").into());
-    };
-    let outcome = match challenge.kind.as_str() {
-        WIRE_DPOP_01 => {
-            let payload: WireDpopChallengeRequest = auth.request.payload_as()?;
-            validate_wire_dpop(
-                &state,
-                &p.name,
-                wire,
-                &account,
-                &authz,
-                &challenge,
-                &payload.access_token,
-            )
-        }
-        WIRE_OIDC_01 => {
-            let payload: WireOidcChallengeRequest = auth.request.payload_as()?;
-            validate_wire_oidc(
-                &state,
-                &p.name,
-                wire,
-                &account,
-                &authz,
-                &challenge,
-                &payload.id_token,
-            )
-            .await?
-        }
-        other => {
-            return Err(Problem::malformed(format!("unknown challenge type `{other}`")).into());
-        }
-    };
+    let outcome =
+        match &p.kind {
+            ProvisionerKind::Wire(wire) => {
+                wire_outcome(
+                    &state,
+                    &p.name,
+                    wire,
+                    &auth.request,
+                    &account,
+                    &authz,
+                    &challenge,
+                )
+                .await?
+            }
+            ProvisionerKind::Standard(standard) => {
+                let kind: StandardChallenge = challenge.kind.parse().map_err(
+                    |e: e2ei_acme::challenge::UnknownChallenge| Problem::malformed(e.to_string()),
+                )?;
+                // RFC 8555 §7.5.1: the client says it is ready with a JSON object, normally `{}`.
+                let _: serde_json::Map<String, Value> = auth.request.payload_as()?;
+                let (name, _) = authorization_name(&authz.identifier.value);
+                let keyauth = key_authorization(&challenge.token, &account.jwk);
+                let result = standard.validator.validate(kind, name, &keyauth).await;
+                match &result {
+                    Ok(()) => tracing::info!(challenge = %kind, name, "challenge valid"),
+                    Err(p) => {
+                        tracing::info!(challenge = %kind, name, error = %p, "challenge invalid")
+                    }
+                }
+                result.map(|()| None)
+            }
+        };
     let now = state.now();
     state
         .store
@@ -449,6 +553,48 @@ pub(super) async fn challenge(
         challenge = found;
     }
     Ok(respond(&challenge))
+}
+
+/// The outcome of a Wire challenge: its payload checked by the challenge's own validator.
+async fn wire_outcome(
+    state: &AppState,
+    provisioner: &str,
+    wire: &WireSettings,
+    request: &e2ei_acme::jws::VerifiedRequest,
+    account: &AccountRow,
+    authz: &AuthzRow,
+    challenge: &ChallengeRow,
+) -> Result<Result<Option<(&'static str, Value)>, Problem>, AcmeError> {
+    Ok(match challenge.kind.as_str() {
+        WIRE_DPOP_01 => {
+            let payload: WireDpopChallengeRequest = request.payload_as()?;
+            validate_wire_dpop(
+                state,
+                provisioner,
+                wire,
+                account,
+                authz,
+                challenge,
+                &payload.access_token,
+            )
+        }
+        WIRE_OIDC_01 => {
+            let payload: WireOidcChallengeRequest = request.payload_as()?;
+            validate_wire_oidc(
+                state,
+                provisioner,
+                wire,
+                account,
+                authz,
+                challenge,
+                &payload.id_token,
+            )
+            .await?
+        }
+        other => {
+            return Err(Problem::malformed(format!("unknown challenge type `{other}`")).into());
+        }
+    })
 }
 
 /// `wire-dpop-01` (protocol doc §6.1): the access token and the proof inside it, checked by

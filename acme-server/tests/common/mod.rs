@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
 pub mod idp;
+pub mod responders;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use e2ei_acme::jws::{KeyRef, sign_flattened};
 use e2ei_acme_server::app::{DEFAULT_NONCE_TTL, EabSettings, WireSettings};
 use e2ei_acme_server::oidc::Idp;
+use e2ei_acme_server::standard::{LeafValidity, StandardSettings};
 use e2ei_acme_server::store::Store;
+use e2ei_acme_server::validation::{Validator, ValidatorConfig};
 use e2ei_acme_server::{AppState, Provisioner, ProvisionerKind, Settings, api};
 use e2ei_core::clock::SystemClock;
 use e2ei_core::jwk::Jwk;
@@ -56,6 +59,8 @@ pub struct Options {
     pub rate_limits: e2ei_acme_server::app::RateLimits,
     pub client_ip_header: Option<String>,
     pub federation: Vec<x509_cert::Certificate>,
+    /// The standard provisioners' settings (default: validating against nothing).
+    pub standard: Option<StandardSettings>,
 }
 
 impl Default for Options {
@@ -68,6 +73,7 @@ impl Default for Options {
             rate_limits: e2ei_acme_server::app::RateLimits::OFF,
             client_ip_header: None,
             federation: Vec::new(),
+            standard: None,
         }
     }
 }
@@ -108,6 +114,24 @@ impl Authority {
         .await
     }
 
+    /// An authority whose standard provisioners (`std` with external account binding, `open`
+    /// without) use `standard`.
+    pub async fn with_standard(
+        database: Database,
+        issuer: Option<e2ei_acme_server::issuer::Issuer>,
+        standard: StandardSettings,
+    ) -> Option<Self> {
+        Self::with_options(
+            database,
+            Options {
+                issuer,
+                standard: Some(standard),
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
     /// An authority configured by `options`.
     pub async fn with_options(database: Database, options: Options) -> Option<Self> {
         let Options {
@@ -118,7 +142,15 @@ impl Authority {
             rate_limits,
             client_ip_header,
             federation,
+            standard,
         } = options;
+        // Unless a test validates, the standard provisioners ask a resolver nobody runs.
+        let standard = standard.unwrap_or_else(|| {
+            standard_settings(ValidatorConfig {
+                dns_resolver: Some("127.0.0.1:9".parse().unwrap()),
+                ..ValidatorConfig::default()
+            })
+        });
         let (url, dir) = match database {
             Database::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -143,13 +175,20 @@ impl Authority {
                 },
                 Provisioner {
                     name: "std".into(),
-                    kind: ProvisionerKind::Standard,
+                    kind: ProvisionerKind::Standard(Box::new(standard.clone())),
                     terms_of_service: Some("https://acme.wire.example.com/terms".into()),
                     website: Some("https://wire.example.com".into()),
                     eab: EabSettings {
                         required: true,
                         keys: eab_keys,
                     },
+                },
+                Provisioner {
+                    name: "open".into(),
+                    kind: ProvisionerKind::Standard(Box::new(standard)),
+                    terms_of_service: None,
+                    website: None,
+                    eab: EabSettings::default(),
                 },
             ],
             nonce_ttl: DEFAULT_NONCE_TTL,
@@ -245,6 +284,139 @@ impl Authority {
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
         reply.header("location").unwrap().to_owned()
     }
+}
+
+/// A standard provisioner for names below `wire.example.com` (the test PKI's name constraint),
+/// every challenge type, default validity, validating as `validator` says.
+pub fn standard_settings(validator: ValidatorConfig) -> StandardSettings {
+    StandardSettings {
+        policy: e2ei_acme::order::DnsPolicy::parse(&["*.wire.example.com"]).unwrap(),
+        challenges: e2ei_acme::challenge::StandardChallenge::ALL.to_vec(),
+        validator: Validator::new(&validator).unwrap(),
+        validity: LeafValidity::default(),
+    }
+}
+
+/// An external tool, or `None` after saying loudly that its test is skipped; under `CI` a
+/// missing tool fails the test.
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is required under CI (scripts/test.sh installs it)"
+        );
+        eprintln!("SKIPPED: {name} is not installed");
+    }
+    found
+}
+
+/// pkilint's `lint_pkix_cert` from the checks venv (`$E2EI_CHECKS_VENV`, default
+/// `~/.cache/e2ei-checks-venv`), if present.
+pub fn pkilint() -> Option<std::path::PathBuf> {
+    let venv = std::env::var_os("E2EI_CHECKS_VENV")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".cache/e2ei-checks-venv"))
+        })?;
+    let lint = venv.join("bin/lint_pkix_cert");
+    if lint.is_file() {
+        Some(lint)
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pkilint is required under CI ({} missing)",
+            lint.display()
+        );
+        eprintln!("SKIPPED: pkilint not found at {}", lint.display());
+        None
+    }
+}
+
+/// Checks an issued chain (PEM, leaf first) with `openssl verify -x509_strict` against `root`
+/// for `purpose` (`sslserver`, `sslclient`), and lints the leaf with pkilint at WARNING, which
+/// must report exactly the finding codes in `expected_findings` (each listed with its reason in
+/// `tests/pkilint-expected.txt`); each check runs when its tool is installed.
+pub fn check_with_openssl_and_pkilint(
+    chain_pem: &str,
+    root: &x509_cert::Certificate,
+    purpose: &str,
+    expected_findings: &[&str],
+) {
+    use e2ei_core::x509::{certificate_to_pem, certificates_from_pem_or_der};
+    let dir = tempfile::tempdir().unwrap();
+    let chain = certificates_from_pem_or_der(chain_pem.as_bytes()).unwrap();
+    let leaf = dir.path().join("leaf.pem");
+    let untrusted = dir.path().join("untrusted.pem");
+    let root_file = dir.path().join("root.pem");
+    std::fs::write(&leaf, certificate_to_pem(&chain[0]).unwrap()).unwrap();
+    std::fs::write(
+        &untrusted,
+        chain[1..]
+            .iter()
+            .map(|c| certificate_to_pem(c).unwrap())
+            .collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(&root_file, certificate_to_pem(root).unwrap()).unwrap();
+    if let Some(openssl) = tool("openssl") {
+        let out = std::process::Command::new(openssl)
+            .args(["verify", "-x509_strict", "-purpose", purpose, "-CAfile"])
+            .arg(&root_file)
+            .arg("-untrusted")
+            .arg(&untrusted)
+            .arg(&leaf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    lint_leaf(&leaf, expected_findings);
+}
+
+/// pkilint on one PEM leaf: exactly `expected_findings` (codes from the ledger).
+pub fn lint_leaf(leaf: &std::path::Path, expected_findings: &[&str]) {
+    let ledger = include_str!("../pkilint-expected.txt");
+    for code in expected_findings {
+        assert!(
+            ledger
+                .lines()
+                .any(|l| !l.starts_with('#') && l.split('|').next().map(str::trim) == Some(*code)),
+            "{code} is not in tests/pkilint-expected.txt"
+        );
+    }
+    let Some(lint) = pkilint() else { return };
+    let out = std::process::Command::new(lint)
+        .args(["lint", "-s", "WARNING"])
+        .arg(leaf)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Finding lines read `    code (SEVERITY): message`.
+    let mut found: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().split_once(" (").map(|(code, _)| code.to_owned()))
+        .filter(|code| !code.contains(' ') && code.contains('.'))
+        .collect();
+    found.sort();
+    found.dedup();
+    let mut expected: Vec<String> = expected_findings.iter().map(|c| (*c).to_owned()).collect();
+    expected.sort();
+    assert_eq!(
+        found,
+        expected,
+        "pkilint findings differ from the expected ones:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The IdP issuer tests use when they run no IdP: nothing listens there.
