@@ -197,7 +197,7 @@ impl Store {
         authzs: &[NewAuthz],
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO orders (id, provisioner, account_id, status, identifiers, not_before, not_after, expires_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -361,7 +361,7 @@ impl Store {
         outcome: Result<Option<(&'static str, Value)>, Problem>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let (status, error) = match &outcome {
             Ok(_) => (ChallengeStatus::Valid, None),
             Err(p) => (ChallengeStatus::Invalid, Some(p.clone())),
@@ -493,7 +493,7 @@ impl Store {
         cert: &CertificateRow,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO certificates (id, provisioner, order_id, account_id, serial, chain_pem, not_after, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -595,7 +595,7 @@ impl Store {
 
     /// Deactivates an authorization (and so invalidates its pending order).
     pub async fn deactivate_authorization(&self, authz: &AuthzRow) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("UPDATE authorizations SET status = $1 WHERE id = $2")
             .bind(name(&AuthorizationStatus::Deactivated))
             .bind(&authz.id)

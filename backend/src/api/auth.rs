@@ -302,7 +302,7 @@ async fn issue_cookie(
         .zauth
         .sign(TokenType::User, user, id as u64, None, session, now + ttl)
         .map_err(ApiError::internal)?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO cookies (user_id, cookie_id, session, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )

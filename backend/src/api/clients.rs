@@ -121,7 +121,7 @@ pub(super) async fn register(
     let user = current_user(&state, &auth).await?;
     reauthenticate(&user, body.password.as_deref()).await?;
 
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     if temporary {
         sqlx::query("DELETE FROM clients WHERE user_id = $1 AND temporary = 1")
             .bind(user.id.to_string())

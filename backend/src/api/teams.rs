@@ -246,7 +246,7 @@ pub(super) async fn put_e2ei_feature(
     }
     feature.validate()?;
     let value = serde_json::to_string(&feature).map_err(ApiError::internal)?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     sqlx::query("DELETE FROM team_features WHERE team_id = $1 AND feature = $2")
         .bind(team.to_string())
         .bind(MLS_E2EID)
