@@ -10,7 +10,7 @@ use e2ei_core::key::PublicKey;
 use e2ei_core::oid;
 use e2ei_core::profile::{self, IssuerRef, Profile};
 use e2ei_core::x509::{
-    CertificateParts, CrlParts, CrlToBeSigned, CsrToBeSigned, NameAttribute, RevokedEntry,
+    CertificateParts, CrlParts, CrlScope, CrlToBeSigned, CsrToBeSigned, NameAttribute, RevokedEntry,
     ToBeSigned, authority_key_identifier, basic_constraints, build_name, certificate_to_pem,
     crl_distribution_points, key_usage, name_constraints, random_serial, serial_from_hex,
     sha256_fingerprint, subject_key_id, subject_key_identifier, validity,
@@ -554,7 +554,12 @@ pub(crate) fn crl(file: &Path, dry_run: bool) -> Result<Report, CliError> {
         crl_number: c.crl_number,
         revoked,
         distribution_point: c.distribution_point.clone(),
-        only_ca_certs: c.distribution_point.is_some(),
+        // A root's CRL lists intermediates only.
+        scope: if c.distribution_point.is_some() {
+            CrlScope::CaCertificates
+        } else {
+            CrlScope::All
+        },
     })?;
     if dry_run {
         return Ok(dry_run_report(
