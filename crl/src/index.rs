@@ -1,0 +1,190 @@
+//! The revoked serial numbers of a verified CRL, for membership checks.
+//!
+//! Serial numbers become fixed-size keys (length, then the DER INTEGER contents padded with
+//! zeros), kept sorted in one contiguous array and found by binary search; the revocation
+//! dates and reasons sit in parallel arrays, so the search touches keys only. For positive
+//! serials the key order is numeric order, the order e2ei writes entries in, so indexing an
+//! e2ei CRL never sorts.
+
+use e2ei_core::x509::CrlReason;
+use time::OffsetDateTime;
+
+/// The longest serial number indexed: RFC 5280 §4.1.2.2 allows 20 octets, and some CAs add a
+/// sign octet on top (x509-cert accepts those too).
+pub const MAX_SERIAL_LEN: usize = 21;
+
+/// A serial number as a fixed-size, ordered key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct SerialKey {
+    // Field order matters: derived `Ord` compares the length first, which for minimal positive
+    // DER integers is numeric order.
+    len: u8,
+    bytes: [u8; MAX_SERIAL_LEN],
+}
+
+impl SerialKey {
+    fn new(serial: &[u8]) -> Option<Self> {
+        let len = u8::try_from(serial.len())
+            .ok()
+            .filter(|n| usize::from(*n) <= MAX_SERIAL_LEN)?;
+        let mut bytes = [0u8; MAX_SERIAL_LEN];
+        bytes[..serial.len()].copy_from_slice(serial);
+        Some(Self { len, bytes })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// What a CRL says about a revoked certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revoked {
+    /// revocationDate.
+    pub revocation_date: OffsetDateTime,
+    /// reasonCode; `None` when the entry has none (unspecified).
+    pub reason: Option<CrlReason>,
+}
+
+/// The revoked serial numbers of one CRL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevocationIndex {
+    keys: Vec<SerialKey>,
+    dates: Vec<i64>,
+    reasons: Vec<Option<CrlReason>>,
+}
+
+impl RevocationIndex {
+    /// The entry for `serial` (DER INTEGER contents, as `SerialNumber::as_bytes` gives them),
+    /// if the CRL lists it.
+    pub fn is_revoked(&self, serial: &[u8]) -> Option<Revoked> {
+        let key = SerialKey::new(serial)?;
+        let i = self.keys.binary_search(&key).ok()?;
+        Some(self.entry(i))
+    }
+
+    /// How many serial numbers the CRL lists.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the CRL lists none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Every listed serial number with its entry, in serial number order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Revoked)> + '_ {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key.as_bytes(), self.entry(i)))
+    }
+
+    fn entry(&self, i: usize) -> Revoked {
+        Revoked {
+            revocation_date: OffsetDateTime::from_unix_timestamp(self.dates[i])
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            reason: self.reasons[i],
+        }
+    }
+}
+
+/// Collects entries in CRL order and sorts them only if the CRL did not.
+#[derive(Debug, Default)]
+pub(crate) struct IndexBuilder {
+    index: RevocationIndex,
+    sorted: bool,
+}
+
+impl IndexBuilder {
+    /// Adds one entry; `revocation_date` in Unix seconds.
+    pub(crate) fn push(
+        &mut self,
+        serial: &[u8],
+        revocation_date: i64,
+        reason: Option<CrlReason>,
+    ) -> Result<(), String> {
+        let key = SerialKey::new(serial).ok_or_else(|| {
+            format!(
+                "serial number {} is longer than {MAX_SERIAL_LEN} octets",
+                hex::encode(serial)
+            )
+        })?;
+        let index = &mut self.index;
+        self.sorted = match index.keys.last() {
+            None => true,
+            Some(last) => self.sorted && *last < key,
+        };
+        index.keys.push(key);
+        index.dates.push(revocation_date);
+        index.reasons.push(reason);
+        Ok(())
+    }
+
+    /// The index, or the hex serial number listed twice.
+    pub(crate) fn finish(self) -> Result<RevocationIndex, String> {
+        let mut index = self.index;
+        if !self.sorted {
+            let mut order: Vec<usize> = (0..index.keys.len()).collect();
+            order.sort_unstable_by_key(|i| index.keys[*i]);
+            index = RevocationIndex {
+                keys: order.iter().map(|i| index.keys[*i]).collect(),
+                dates: order.iter().map(|i| index.dates[*i]).collect(),
+                reasons: order.iter().map(|i| index.reasons[*i]).collect(),
+            };
+            if let Some(pair) = index.keys.windows(2).find(|pair| pair[0] == pair[1]) {
+                return Err(hex::encode(pair[0].as_bytes()));
+            }
+        }
+        Ok(index)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn build(entries: &[(&[u8], i64)]) -> Result<RevocationIndex, String> {
+        let mut builder = IndexBuilder::default();
+        for (serial, date) in entries {
+            builder.push(serial, *date, Some(CrlReason::KeyCompromise))?;
+        }
+        builder.finish()
+    }
+
+    #[test]
+    fn finds_listed_serials_in_sorted_and_unsorted_lists() {
+        let serials: [&[u8]; 4] = [&[0x01], &[0x00, 0x80], &[0x7f], &[0x40, 1, 2, 3]];
+        let index = build(&serials.map(|s| (s, 1_700_000_000))).unwrap();
+        for serial in serials {
+            let found = index.is_revoked(serial).unwrap();
+            assert_eq!(found.reason, Some(CrlReason::KeyCompromise));
+            assert_eq!(found.revocation_date.unix_timestamp(), 1_700_000_000);
+        }
+        assert_eq!(index.is_revoked(&[0x02]), None);
+        assert_eq!(index.is_revoked(&[0x40, 1, 2]), None);
+        assert_eq!(index.is_revoked(&[0u8; 30]), None);
+        // Numeric order, whatever the input order.
+        let listed: Vec<&[u8]> = index.iter().map(|(s, _)| s).collect();
+        assert_eq!(
+            listed,
+            [&[0x01][..], &[0x7f], &[0x00, 0x80], &[0x40, 1, 2, 3]]
+        );
+    }
+
+    #[test]
+    fn rejects_a_serial_listed_twice() {
+        assert_eq!(
+            build(&[(&[5], 0), (&[3], 0), (&[5], 0)]),
+            Err("05".to_owned())
+        );
+    }
+
+    #[test]
+    fn rejects_serials_longer_than_21_octets() {
+        assert!(build(&[(&[1u8; 22], 0)]).is_err());
+        assert!(build(&[(&[1u8; 21], 0)]).is_ok());
+    }
+}
