@@ -1,10 +1,17 @@
 //! The revoked serial numbers of a verified CRL, for membership checks.
 //!
 //! Serial numbers become fixed-size keys (length, then the DER INTEGER contents padded with
-//! zeros), kept sorted in one contiguous array and found by binary search; the revocation
-//! dates and reasons sit in parallel arrays, so the search touches keys only. For positive
-//! serials the key order is numeric order, the order e2ei writes entries in, so indexing an
-//! e2ei CRL never sorts.
+//! zeros), kept sorted in one contiguous array; the revocation dates and reasons sit in
+//! parallel arrays, so a search touches keys only. For positive serials the key order is
+//! numeric order, the order e2ei writes entries in, so indexing an e2ei CRL never sorts.
+//!
+//! A plain binary search over a million keys misses the cache a dozen times (about 0.5 µs
+//! measured). A directory in front of it cuts that: the first eight bytes of a key, read as a
+//! number, grow with the key; the directory splits their range into equal buckets (about four
+//! keys each for random serials) and records where each bucket starts, so a lookup reads one
+//! directory slot and binary-searches a handful of neighbouring keys. Serials that are not
+//! spread out (e.g. sequential ones sharing their leading bytes) crowd into few buckets, where
+//! the search degrades gracefully to the binary search it started from.
 
 use e2ei_core::x509::CrlReason;
 use time::OffsetDateTime;
@@ -35,6 +42,70 @@ impl SerialKey {
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
+
+    /// The first eight bytes of the key as a number: keys in order give prefixes in order.
+    fn prefix(&self) -> u64 {
+        let mut first = [0u8; 8];
+        first[0] = self.len;
+        first[1..].copy_from_slice(&self.bytes[..7]);
+        u64::from_be_bytes(first)
+    }
+}
+
+/// Keys per directory bucket aimed at, for evenly spread serials.
+const KEYS_PER_BUCKET: usize = 4;
+
+/// Where each bucket of key prefixes starts in the sorted keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Directory {
+    /// The smallest prefix.
+    low: u64,
+    /// How far a prefix is shifted right to give its bucket.
+    shift: u32,
+    /// `starts[b]..starts[b + 1]` are the keys of bucket `b`.
+    starts: Vec<u32>,
+}
+
+impl Directory {
+    fn new(keys: &[SerialKey]) -> Self {
+        let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+            return Self::default();
+        };
+        let low = first.prefix();
+        let span = last.prefix() - low;
+        let wanted = (keys.len() / KEYS_PER_BUCKET).max(1).next_power_of_two();
+        // The smallest shift that fits the span into about `wanted` buckets.
+        let shift = (u64::BITS - span.leading_zeros()).saturating_sub(wanted.trailing_zeros());
+        let buckets = usize::try_from(span >> shift).unwrap_or(usize::MAX - 1) + 1;
+        let mut starts = Vec::with_capacity(buckets + 1);
+        for (i, key) in keys.iter().enumerate() {
+            let bucket = Self::bucket_of(low, shift, key.prefix());
+            while starts.len() <= bucket {
+                // Index fits: a CRL's entries are counted in u32 (see `IndexBuilder::push`).
+                starts.push(u32::try_from(i).unwrap_or(u32::MAX));
+            }
+        }
+        let end = u32::try_from(keys.len()).unwrap_or(u32::MAX);
+        starts.resize(buckets + 1, end);
+        Self { low, shift, starts }
+    }
+
+    fn bucket_of(low: u64, shift: u32, prefix: u64) -> usize {
+        usize::try_from((prefix - low) >> shift).unwrap_or(usize::MAX)
+    }
+
+    /// The range of keys that may hold `key`.
+    fn range(&self, key: &SerialKey) -> std::ops::Range<usize> {
+        let prefix = key.prefix();
+        if self.starts.is_empty() || prefix < self.low {
+            return 0..0;
+        }
+        let bucket = Self::bucket_of(self.low, self.shift, prefix);
+        match (self.starts.get(bucket), self.starts.get(bucket + 1)) {
+            (Some(start), Some(end)) => *start as usize..*end as usize,
+            _ => 0..0,
+        }
+    }
 }
 
 /// What a CRL says about a revoked certificate.
@@ -52,6 +123,7 @@ pub struct RevocationIndex {
     keys: Vec<SerialKey>,
     dates: Vec<i64>,
     reasons: Vec<Option<CrlReason>>,
+    directory: Directory,
 }
 
 impl RevocationIndex {
@@ -59,8 +131,9 @@ impl RevocationIndex {
     /// if the CRL lists it.
     pub fn is_revoked(&self, serial: &[u8]) -> Option<Revoked> {
         let key = SerialKey::new(serial)?;
-        let i = self.keys.binary_search(&key).ok()?;
-        Some(self.entry(i))
+        let range = self.directory.range(&key);
+        let i = self.keys[range.clone()].binary_search(&key).ok()?;
+        Some(self.entry(range.start + i))
     }
 
     /// How many serial numbers the CRL lists.
@@ -105,6 +178,9 @@ impl IndexBuilder {
         revocation_date: i64,
         reason: Option<CrlReason>,
     ) -> Result<(), String> {
+        if self.index.keys.len() >= u32::MAX as usize {
+            return Err("more than 2^32 - 1 entries".into());
+        }
         let key = SerialKey::new(serial).ok_or_else(|| {
             format!(
                 "serial number {} is longer than {MAX_SERIAL_LEN} octets",
@@ -132,11 +208,13 @@ impl IndexBuilder {
                 keys: order.iter().map(|i| index.keys[*i]).collect(),
                 dates: order.iter().map(|i| index.dates[*i]).collect(),
                 reasons: order.iter().map(|i| index.reasons[*i]).collect(),
+                directory: Directory::default(),
             };
             if let Some(pair) = index.keys.windows(2).find(|pair| pair[0] == pair[1]) {
                 return Err(hex::encode(pair[0].as_bytes()));
             }
         }
+        index.directory = Directory::new(&index.keys);
         Ok(index)
     }
 }
@@ -172,6 +250,38 @@ mod tests {
             listed,
             [&[0x01][..], &[0x7f], &[0x00, 0x80], &[0x40, 1, 2, 3]]
         );
+    }
+
+    #[test]
+    fn finds_every_serial_of_evenly_spread_and_crowded_lists() {
+        // Random 16-octet serials, and sequential ones that share their leading bytes (one
+        // crowded bucket), of every length from 1 to 21 octets.
+        let mut serials: Vec<Vec<u8>> = (0..2000)
+            .map(|_| {
+                e2ei_core::x509::random_serial()
+                    .unwrap()
+                    .as_bytes()
+                    .to_vec()
+            })
+            .collect();
+        serials.extend((0..500u32).map(|i| [&[0x40u8; 12][..], &i.to_be_bytes()].concat()));
+        serials.extend((1..=21).map(|n| vec![0x11; n]));
+        let mut builder = IndexBuilder::default();
+        for s in &serials {
+            builder.push(s, 0, None).unwrap();
+        }
+        let index = builder.finish().unwrap();
+        assert!(index.directory.starts.len() > 100);
+        for s in &serials {
+            assert!(index.is_revoked(s).is_some(), "{}", hex::encode(s));
+            // Neighbours that are not listed.
+            let mut below = s.clone();
+            below.push(0);
+            assert!(index.is_revoked(&below).is_none());
+        }
+        assert!(index.is_revoked(&[0x00]).is_none());
+        assert!(index.is_revoked(&[0xff; 21]).is_none());
+        assert!(RevocationIndex::default().is_revoked(&[1]).is_none());
     }
 
     #[test]
