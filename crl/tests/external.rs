@@ -143,7 +143,7 @@ fn openssl_and_our_index_agree_on_a_good_and_a_revoked_leaf() {
         verified
             .index()
             .is_revoked(&serial(&revoked))
-            .map(|r| r.reason),
+            .map(|r| r.reason()),
         Some(Some(CrlReason::KeyCompromise))
     );
 

@@ -148,9 +148,9 @@ impl World {
                     assert_eq!(listed, [&cert.url], "serial {:?}", cert.serial);
                     let (_, crl) = crls.iter().find(|(u, _)| *u == cert.url).unwrap();
                     let entry = crl.index().is_revoked(cert.serial.as_bytes()).unwrap();
-                    assert_eq!(entry.revocation_date, date);
+                    assert_eq!(entry.revocation_date(), date);
                     assert_eq!(
-                        entry.reason,
+                        entry.reason(),
                         reason.filter(|r| *r != CrlReason::Unspecified)
                     );
                 }

@@ -53,10 +53,10 @@ fn builds_and_verifies_a_crl_with_every_reason() {
     assert_eq!(crl.index().len(), entries.len());
     for entry in &entries {
         let found = crl.index().is_revoked(entry.serial.as_bytes()).unwrap();
-        assert_eq!(found.revocation_date, entry.revocation_date);
+        assert_eq!(found.revocation_date(), entry.revocation_date);
         // RFC 5280 §5.3.1: unspecified is written as no reasonCode at all.
         let expected = entry.reason.filter(|r| *r != CrlReason::Unspecified);
-        assert_eq!(found.reason, expected);
+        assert_eq!(found.reason(), expected);
     }
     let other = e2ei_core::x509::random_serial().unwrap();
     assert_eq!(crl.index().is_revoked(other.as_bytes()), None);
