@@ -155,6 +155,11 @@ impl<'a> CrlIn<'a> {
         &self.issuer
     }
 
+    /// thisUpdate, as the CRL states it.
+    pub fn this_update(&self) -> time::OffsetDateTime {
+        e2ei_core::x509::time_to_offset(&self.this_update)
+    }
+
     /// The revoked entries, decoded one by one as the iterator advances.
     pub fn revoked_entries(&self) -> RevokedEntries<'a> {
         Elements::new(self.revoked, decode_entry)
