@@ -1,17 +1,21 @@
-//! Verifying a CRL against its issuer certificate (RFC 5280 §5, §6.3.3; protocol doc §8.3):
+//! Verifying a CRL against its issuer certificate (RFC 5280 §5, §6.3.3; protocol doc §8.3), in
+//! this order:
 //!
 //! 1. v2, the same signature algorithm inside and outside the signed part;
-//! 2. the issuer name equals the certificate's subject (RFC 5280 §7.1 comparison), the
-//!    authorityKeyIdentifier equals its subjectKeyIdentifier (required when it has one), and
-//!    its keyUsage, when present, allows cRLSign;
-//! 3. the signature verifies with its key over the to-be-signed bytes as received;
-//! 4. the extensions follow e2ei-core's CRL rules (cRLNumber present, no delta or indirect CRL,
-//!    no critical extension that is not understood, in the list or in an entry);
-//! 5. `thisUpdate <= now < nextUpdate` (nextUpdate is required, RFC 5280 §5.1.2.5);
-//! 6. every entry decodes and no serial number is listed twice.
+//! 2. the issuer name equals the certificate's subject (RFC 5280 §7.1 comparison);
+//! 3. the extensions follow e2ei-core's CRL rules (cRLNumber present, no delta or indirect CRL,
+//!    no critical extension that is not understood);
+//! 4. the authorityKeyIdentifier equals the certificate's subjectKeyIdentifier (required when
+//!    it has one), and its keyUsage, when present, allows cRLSign (RFC 5280 §4.2.1.3: without
+//!    keyUsage every use is allowed);
+//! 5. the signature verifies with its key over the to-be-signed bytes as received;
+//! 6. `thisUpdate <= now < nextUpdate` (nextUpdate is required, RFC 5280 §5.1.2.5);
+//! 7. every entry decodes, has no critical extension that is not understood, and no serial
+//!    number is listed twice.
 //!
-//! The revoked list is walked once, after the signature check, straight into a
-//! [`RevocationIndex`].
+//! The cheap structural checks come first so that a CRL of the wrong issuer is named as such
+//! rather than as a bad signature. The revoked list is walked once, after the signature check,
+//! straight into a [`RevocationIndex`].
 
 use const_oid::ObjectIdentifier;
 use e2ei_core::path::{CrlRuleError, names_equal, read_crl_extensions, read_entry_extension};
@@ -324,7 +328,7 @@ impl CrlIn<'_> {
                 });
             }
         }
-        // RFC 5280 §6.3.3 (f); without keyUsage every usage is allowed (§4.2.1.3).
+        // RFC 5280 §6.3.3 (f).
         if let Ok(Some((_, usage))) = itbs.get_extension::<KeyUsage>() {
             if !usage.crl_sign() {
                 return Err(VerifyError::IssuerNotCrlSigner {
