@@ -1,6 +1,7 @@
 //! Certificate profiles: root, intermediate, cross-signed intermediate, the Wire client leaf
 //! (wire-e2ei-protocol.md §2.5, §7.3) and the TLS server leaf of the standard ACME provisioner
-//! (RFC 5280 §4.2, RFC 8555 §7.4; CA/Browser Forum baseline shape). Every to-be-signed certificate is checked against its
+//! (RFC 5280 §4.2, RFC 8555 §7.4; CA/Browser Forum baseline shape); and the CRL profile
+//! ([`check_crl`], RFC 5280 §5). Every to-be-signed certificate and CRL is checked against its
 //! profile before it is signed; the checks read the encoded TBS, not the builder's inputs.
 
 use std::collections::HashSet;
