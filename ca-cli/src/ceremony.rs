@@ -10,11 +10,12 @@ use e2ei_core::key::PublicKey;
 use e2ei_core::oid;
 use e2ei_core::profile::{self, IssuerRef, Profile};
 use e2ei_core::x509::{
-    CertificateParts, CrlParts, CrlToBeSigned, CsrToBeSigned, NameAttribute, RevokedEntry,
-    ToBeSigned, authority_key_identifier, basic_constraints, build_name, certificate_to_pem,
+    CertificateParts, CrlParts, CrlScope, CsrToBeSigned, NameAttribute, RevokedEntry, ToBeSigned,
+    authority_key_identifier, basic_constraints, build_name, certificate_to_pem,
     crl_distribution_points, key_usage, name_constraints, random_serial, serial_from_hex,
     sha256_fingerprint, subject_key_id, subject_key_identifier, validity,
 };
+use e2ei_crl::PreparedCrl;
 use e2ei_signer::{GenerateOptions, KeyUri, SecretSource, Signer, uri::KEY_PASSWORD_ENV};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
@@ -536,36 +537,32 @@ pub(crate) fn crl(file: &Path, dry_run: bool) -> Result<Report, CliError> {
     }
     let uri = loaded.resolve_key_uri(&c.issuer_key)?;
     let signer = open_issuer(&uri, &issuer, &issuer_path)?;
-    let issuer_ku = issuer
-        .tbs_certificate()
-        .get_extension::<x509_cert::ext::pkix::KeyUsage>()
-        .ok()
-        .flatten();
-    if !issuer_ku.is_some_and(|(_, ku)| ku.crl_sign()) {
-        return Err(CliError::Input {
-            path: issuer_path,
-            reason: "the issuer certificate's keyUsage lacks cRLSign".into(),
-        });
-    }
-    let tbs = CrlToBeSigned::new(CrlParts {
+    // Assembled and checked against the CRL profile (issuer with cRLSign among it) before
+    // anything is signed.
+    let prepared = PreparedCrl::new(CrlParts {
         issuer: issuer.clone(),
         this_update,
         next_update: this_update + Duration::days(i64::from(c.next_update_days)),
         crl_number: c.crl_number,
         revoked,
         distribution_point: c.distribution_point.clone(),
-        only_ca_certs: c.distribution_point.is_some(),
+        // A root's CRL lists intermediates only.
+        scope: if c.distribution_point.is_some() {
+            CrlScope::CaCertificates
+        } else {
+            CrlScope::All
+        },
     })?;
     if dry_run {
         return Ok(dry_run_report(
-            inspect::tbs_crl_json(tbs.parsed()),
-            tbs.der(),
+            inspect::tbs_crl_json(prepared.tbs().parsed()),
+            prepared.tbs().der(),
             &signer,
         ));
     }
-    let signature = signer.sign(tbs.der())?.to_x509()?;
-    let crl = tbs.into_crl(&signature)?;
-    let der = crl.to_der().map_err(|e| CliError::Usage(e.to_string()))?;
+    let der = prepared.sign(&signer)?.into_der();
+    let crl = <x509_cert::crl::CertificateList as der::Decode>::from_der(&der)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let mut transcript = Transcript::new("crl", &loaded.path, &loaded.text, started);
     transcript.key = key_json(&signer);
     transcript.input("issuer_certificate", &issuer_path, &issuer_bytes);

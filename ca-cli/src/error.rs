@@ -27,6 +27,8 @@ pub(crate) enum CliError {
     #[error("refusing to sign: {0}")]
     Profile(#[from] ProfileError),
     #[error(transparent)]
+    Crl(#[from] e2ei_crl::BuildError),
+    #[error(transparent)]
     X509(#[from] X509Error),
     #[error("verification failed: {0}")]
     Verify(#[from] PathError),

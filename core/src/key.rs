@@ -220,6 +220,63 @@ impl PublicKey {
     }
 }
 
+/// Why an X.509 signature (`signatureAlgorithm` and signature value) does not verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum X509SignatureFailure {
+    /// The signature does not verify.
+    Bad,
+    /// The algorithm (or its pairing with the key) is not supported.
+    Unsupported(String),
+}
+
+impl PublicKey {
+    /// Verifies an X.509 signature over `message` made with `algorithm` (the certificate's,
+    /// CRL's or CSR's `signatureAlgorithm`): Ed25519, or ECDSA on the key's curve with
+    /// SHA-256/384/512, parameters absent. `signature` is the signature BIT STRING's bytes.
+    pub fn verify_x509_with(
+        &self,
+        algorithm: &AlgorithmIdentifierOwned,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), X509SignatureFailure> {
+        let Some(signer) = KeyAlgorithm::from_signature_oid(&algorithm.oid) else {
+            return Err(X509SignatureFailure::Unsupported(format!(
+                "signature algorithm {}",
+                algorithm.oid
+            )));
+        };
+        if algorithm.parameters.is_some() {
+            return Err(X509SignatureFailure::Unsupported(format!(
+                "signature algorithm {} with parameters",
+                algorithm.oid
+            )));
+        }
+        if signer == self.alg {
+            return self
+                .verify_x509(message, signature)
+                .map_err(|_| X509SignatureFailure::Bad);
+        }
+        // ECDSA with a hash other than the curve's usual one (e.g. P-384 key, SHA-256).
+        let verifier: &dyn VerificationAlgorithm = match (self.alg, algorithm.oid) {
+            (KeyAlgorithm::P256, oid::ECDSA_WITH_SHA384) => &signature::ECDSA_P256_SHA384_ASN1,
+            (KeyAlgorithm::P256, oid::ECDSA_WITH_SHA512) => &signature::ECDSA_P256_SHA512_ASN1,
+            (KeyAlgorithm::P384, oid::ECDSA_WITH_SHA256) => &signature::ECDSA_P384_SHA256_ASN1,
+            (KeyAlgorithm::P384, oid::ECDSA_WITH_SHA512) => &signature::ECDSA_P384_SHA512_ASN1,
+            (KeyAlgorithm::P521, oid::ECDSA_WITH_SHA256) => &signature::ECDSA_P521_SHA256_ASN1,
+            (KeyAlgorithm::P521, oid::ECDSA_WITH_SHA384) => &signature::ECDSA_P521_SHA384_ASN1,
+            (key_alg, _) => {
+                return Err(X509SignatureFailure::Unsupported(format!(
+                    "signature algorithm {} with a {key_alg} key",
+                    algorithm.oid
+                )));
+            }
+        };
+        UnparsedPublicKey::new(verifier, &self.raw)
+            .verify(message, signature)
+            .map_err(|_| X509SignatureFailure::Bad)
+    }
+}
+
 /// Converts a fixed-size signature (`r || s` for ECDSA) to its X.509 encoding.
 pub fn fixed_signature_to_x509(alg: KeyAlgorithm, fixed: &[u8]) -> Result<Vec<u8>, KeyError> {
     if fixed.len() != alg.fixed_signature_len() {

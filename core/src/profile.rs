@@ -1,6 +1,7 @@
 //! Certificate profiles: root, intermediate, cross-signed intermediate, the Wire client leaf
 //! (wire-e2ei-protocol.md §2.5, §7.3) and the TLS server leaf of the standard ACME provisioner
-//! (RFC 5280 §4.2, RFC 8555 §7.4; CA/Browser Forum baseline shape). Every to-be-signed certificate is checked against its
+//! (RFC 5280 §4.2, RFC 8555 §7.4; CA/Browser Forum baseline shape); and the CRL profile
+//! ([`check_crl`], RFC 5280 §5). Every to-be-signed certificate and CRL is checked against its
 //! profile before it is signed; the checks read the encoded TBS, not the builder's inputs.
 
 use std::collections::HashSet;
@@ -136,6 +137,27 @@ pub enum Violation {
     SubjectAltName(String),
     /// CRL distribution points are missing or malformed.
     CrlDistributionPoint(String),
+    /// Not an X.509 v2 CRL.
+    NotV2,
+    /// The CRL issuer's keyUsage does not allow signing CRLs.
+    IssuerLacksCrlSign,
+    /// thisUpdate / nextUpdate are missing, out of order or wrongly encoded.
+    UpdateTimes(String),
+    /// The cRLNumber is out of range.
+    CrlNumber(String),
+    /// The issuingDistributionPoint is not one e2ei publishes.
+    IssuingDistributionPoint(String),
+    /// The revoked list as a whole is malformed.
+    RevokedList(String),
+    /// One revoked entry is malformed.
+    RevokedEntry {
+        /// The entry's serial number, hex.
+        serial: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// More entries are malformed than an error lists.
+    MoreRevokedEntries(usize),
 }
 
 impl fmt::Display for Violation {
@@ -203,6 +225,16 @@ impl fmt::Display for Violation {
             }
             Self::SubjectAltName(why) => write!(f, "subjectAltName {why}"),
             Self::CrlDistributionPoint(why) => write!(f, "cRLDistributionPoints {why}"),
+            Self::NotV2 => write!(f, "not an X.509 v2 CRL"),
+            Self::IssuerLacksCrlSign => {
+                write!(f, "the issuer certificate's keyUsage lacks cRLSign")
+            }
+            Self::UpdateTimes(why) => write!(f, "{why}"),
+            Self::CrlNumber(why) => write!(f, "cRLNumber {why}"),
+            Self::IssuingDistributionPoint(why) => write!(f, "issuingDistributionPoint {why}"),
+            Self::RevokedList(why) => write!(f, "revokedCertificates {why}"),
+            Self::RevokedEntry { serial, why } => write!(f, "revoked entry {serial}: {why}"),
+            Self::MoreRevokedEntries(n) => write!(f, "and {n} more malformed revoked entries"),
         }
     }
 }
@@ -213,6 +245,15 @@ impl fmt::Display for Violation {
 pub struct ProfileError {
     /// The profile.
     pub profile: Profile,
+    /// What is wrong.
+    pub violations: Vec<Violation>,
+}
+
+/// A to-be-signed CRL that fails the CRL profile; lists every violation (of the revoked
+/// entries, the first few, so that a bad list of a million entries gives a readable error).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("CRL profile violated: {}", .violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct CrlProfileError {
     /// What is wrong.
     pub violations: Vec<Violation>,
 }
@@ -523,18 +564,8 @@ fn common_checks(ctx: &mut Ctx<'_>, issuer: IssuerRef<'_>) {
     if tbs.version() != Version::V3 {
         ctx.push(Violation::NotV3);
     }
-    let serial = tbs.serial_number().as_bytes();
-    if serial.len() > 20 {
-        ctx.push(Violation::BadSerial(format!(
-            "is {} octets, at most 20 are allowed",
-            serial.len()
-        )));
-    }
-    if serial.first().is_some_and(|b| b & 0x80 != 0) {
-        ctx.push(Violation::BadSerial("is negative".into()));
-    }
-    if serial.iter().all(|b| *b == 0) {
-        ctx.push(Violation::BadSerial("is zero".into()));
+    if let Some(why) = serial_violation(tbs.serial_number().as_bytes()) {
+        ctx.push(Violation::BadSerial(why));
     }
     let not_before = time_to_offset(&tbs.validity().not_before);
     let not_after = time_to_offset(&tbs.validity().not_after);
@@ -579,12 +610,36 @@ fn common_checks(ctx: &mut Ctx<'_>, issuer: IssuerRef<'_>) {
         }
     };
     if let Some(alg) = signing_alg {
-        if tbs.signature().oid != alg.signature_oid() || tbs.signature().parameters.is_some() {
-            ctx.push(Violation::SignatureAlgorithm {
-                expected: alg.to_string(),
-                got: tbs.signature().oid.to_string(),
-            });
-        }
+        check_signature_algorithm(&mut ctx.violations, tbs.signature(), alg);
+    }
+}
+
+/// Why a serial number (DER INTEGER contents) is not one RFC 5280 §4.1.2.2 allows, if it is not.
+fn serial_violation(serial: &[u8]) -> Option<String> {
+    if serial.len() > 20 {
+        Some(format!(
+            "is {} octets, at most 20 are allowed",
+            serial.len()
+        ))
+    } else if serial.first().is_some_and(|b| b & 0x80 != 0) {
+        Some("is negative".into())
+    } else if serial.iter().all(|b| *b == 0) {
+        Some("is zero".into())
+    } else {
+        None
+    }
+}
+
+fn check_signature_algorithm(
+    v: &mut Vec<Violation>,
+    signature: &spki::AlgorithmIdentifierOwned,
+    issuer_alg: KeyAlgorithm,
+) {
+    if signature.oid != issuer_alg.signature_oid() || signature.parameters.is_some() {
+        v.push(Violation::SignatureAlgorithm {
+            expected: issuer_alg.to_string(),
+            got: signature.oid.to_string(),
+        });
     }
 }
 
@@ -660,22 +715,309 @@ fn check_ca_name_constraints(v: &mut Vec<Violation>, tbs: &TbsCertificate) {
 }
 
 fn check_crl_dps(v: &mut Vec<Violation>, dps: &CrlDistributionPoints) {
-    use x509_cert::ext::pkix::name::DistributionPointName;
     if dps.0.is_empty() {
         v.push(Violation::CrlDistributionPoint("is empty".into()));
     }
     for dp in &dps.0 {
-        match &dp.distribution_point {
-            Some(DistributionPointName::FullName(names))
-                if !names.is_empty()
-                    && names.iter().all(|n| {
-                        matches!(n, GeneralName::UniformResourceIdentifier(u)
-                            if u.as_str().starts_with("http://") || u.as_str().starts_with("https://"))
-                    }) => {}
-            _ => v.push(Violation::CrlDistributionPoint(
+        if !dp
+            .distribution_point
+            .as_ref()
+            .is_some_and(is_http_full_name)
+        {
+            v.push(Violation::CrlDistributionPoint(
                 "must name HTTP(S) URIs as full names".into(),
-            )),
+            ));
         }
+    }
+}
+
+/// A distribution point named by HTTP(S) URIs only, as Wire clients fetch them (§8.3).
+fn is_http_full_name(name: &x509_cert::ext::pkix::name::DistributionPointName) -> bool {
+    use x509_cert::ext::pkix::name::DistributionPointName;
+    matches!(name, DistributionPointName::FullName(names)
+    if !names.is_empty()
+        && names.iter().all(|n| {
+            matches!(n, GeneralName::UniformResourceIdentifier(u)
+                if u.as_str().starts_with("http://") || u.as_str().starts_with("https://"))
+        }))
+}
+
+/// How many malformed revoked entries a [`CrlProfileError`] names.
+const MAX_ENTRY_VIOLATIONS: usize = 8;
+
+/// Checks a to-be-signed CRL against the profile of the CRLs e2ei signs (RFC 5280 §5):
+///
+/// - v2; issuer name, signature algorithm and authorityKeyIdentifier (non-critical) those of
+///   `issuer`, whose keyUsage must assert cRLSign;
+/// - nextUpdate present and after thisUpdate; times as UTCTime through 2049, GeneralizedTime
+///   from 2050 (§5.1.2.4);
+/// - exactly the extensions authorityKeyIdentifier, cRLNumber (non-critical, non-negative, at
+///   most 20 octets) and optionally issuingDistributionPoint (critical, HTTP(S) full-name URIs,
+///   at most one of the user/CA flags, no reasons subset, neither indirect nor attribute
+///   certificates);
+/// - revoked entries in strictly ascending serial order (so no serial twice), each with a
+///   valid serial, a revocation date not after thisUpdate, and at most a non-critical
+///   reasonCode that is neither unspecified (§5.3.1: omit it instead) nor removeFromCRL (delta
+///   CRLs only); no empty list (§5.1.2.6: absent instead).
+pub fn check_crl(
+    tbs: &x509_cert::crl::TbsCertList,
+    issuer: &Certificate,
+) -> Result<(), CrlProfileError> {
+    let mut v = Vec::new();
+    let itbs = issuer.tbs_certificate();
+    if tbs.version != x509_cert::certificate::Version::V2 {
+        v.push(Violation::NotV2);
+    }
+    if tbs.issuer != *itbs.subject() {
+        v.push(Violation::IssuerMismatch {
+            expected: name_to_string(itbs.subject()),
+            got: name_to_string(&tbs.issuer),
+        });
+    }
+    match PublicKey::from_spki(itbs.subject_public_key_info()) {
+        Ok(key) => check_signature_algorithm(&mut v, &tbs.signature, key.algorithm()),
+        Err(e) => v.push(Violation::SignatureAlgorithm {
+            expected: format!("a supported issuer key ({e})"),
+            got: tbs.signature.oid.to_string(),
+        }),
+    }
+    let issuer_ku = itbs.get_extension::<KeyUsage>().ok().flatten();
+    if !issuer_ku.is_some_and(|(_, ku)| ku.crl_sign()) {
+        v.push(Violation::IssuerLacksCrlSign);
+    }
+
+    let this_update = time_to_offset(&tbs.this_update);
+    for (name, time) in [
+        ("thisUpdate", Some(&tbs.this_update)),
+        ("nextUpdate", tbs.next_update.as_ref()),
+    ] {
+        if time.is_some_and(|t| !time_encoding_ok(t)) {
+            v.push(Violation::UpdateTimes(format!(
+                "{name} before 2050 must be a UTCTime"
+            )));
+        }
+    }
+    match &tbs.next_update {
+        None => v.push(Violation::UpdateTimes(
+            "nextUpdate is missing (RFC 5280 §5.1.2.5)".into(),
+        )),
+        Some(next) if time_to_offset(next) <= this_update => v.push(Violation::UpdateTimes(
+            "nextUpdate is not after thisUpdate".into(),
+        )),
+        Some(_) => {}
+    }
+
+    check_crl_extensions(
+        &mut v,
+        tbs.crl_extensions.as_deref().unwrap_or_default(),
+        itbs,
+    );
+    if tbs.revoked_certificates.as_ref().is_some_and(Vec::is_empty) {
+        v.push(Violation::RevokedList(
+            "is present but empty (RFC 5280 §5.1.2.6: absent instead)".into(),
+        ));
+    }
+    check_revoked_entries(
+        &mut v,
+        tbs.revoked_certificates.as_deref().unwrap_or_default(),
+        this_update,
+    );
+
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(CrlProfileError { violations: v })
+    }
+}
+
+/// The CRL profile's extension rules (see [`check_crl`]).
+fn check_crl_extensions(
+    v: &mut Vec<Violation>,
+    extensions: &[x509_cert::ext::Extension],
+    itbs: &TbsCertificate,
+) {
+    use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
+    let mut seen = HashSet::new();
+    for ext in extensions {
+        if !seen.insert(ext.extn_id) {
+            v.push(Violation::DuplicateExtension(ext.extn_id.to_string()));
+        }
+        let value = ext.extn_value.as_bytes();
+        match ext.extn_id {
+            oid::AUTHORITY_KEY_IDENTIFIER => {
+                check_criticality(v, ext.critical, "authorityKeyIdentifier", false);
+                match <AuthorityKeyIdentifier as der::Decode>::from_der(value) {
+                    Err(_) => v.push(Violation::MalformedExtension("authorityKeyIdentifier")),
+                    Ok(aki) => {
+                        let issuer_ski = crate::x509::subject_key_id(itbs);
+                        if issuer_ski.is_none()
+                            || aki.key_identifier.map(|k| k.as_bytes().to_vec()) != issuer_ski
+                        {
+                            v.push(Violation::AuthorityKeyId);
+                        }
+                    }
+                }
+            }
+            oid::CRL_NUMBER => {
+                check_criticality(v, ext.critical, "cRLNumber", false);
+                match <der::asn1::Int as der::Decode>::from_der(value) {
+                    Err(_) => v.push(Violation::MalformedExtension("cRLNumber")),
+                    Ok(n) if n.as_bytes().first().is_some_and(|b| b & 0x80 != 0) => {
+                        v.push(Violation::CrlNumber("is negative".into()));
+                    }
+                    // At most 20 octets of magnitude (§5.2.3), besides DER's sign octet.
+                    Ok(n)
+                        if n.as_bytes()
+                            .strip_prefix(&[0])
+                            .unwrap_or(n.as_bytes())
+                            .len()
+                            > 20 =>
+                    {
+                        v.push(Violation::CrlNumber("is longer than 20 octets".into()));
+                    }
+                    Ok(_) => {}
+                }
+            }
+            oid::ISSUING_DISTRIBUTION_POINT => {
+                check_criticality(v, ext.critical, "issuingDistributionPoint", true);
+                match <IssuingDistributionPoint as der::Decode>::from_der(value) {
+                    Err(_) => v.push(Violation::MalformedExtension("issuingDistributionPoint")),
+                    Ok(idp) => {
+                        if idp
+                            .distribution_point
+                            .as_ref()
+                            .is_some_and(|dp| !is_http_full_name(dp))
+                        {
+                            v.push(Violation::IssuingDistributionPoint(
+                                "must name HTTP(S) URIs as full names".into(),
+                            ));
+                        }
+                        if idp.only_contains_user_certs && idp.only_contains_ca_certs {
+                            v.push(Violation::IssuingDistributionPoint(
+                                "sets both onlyContainsUserCerts and onlyContainsCACerts".into(),
+                            ));
+                        }
+                        if idp.only_some_reasons.is_some()
+                            || idp.indirect_crl
+                            || idp.only_contains_attribute_certs
+                        {
+                            v.push(Violation::IssuingDistributionPoint(
+                                "must not restrict reasons, be indirect or cover attribute certificates".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+            other => v.push(Violation::UnexpectedExtension(other.to_string())),
+        }
+    }
+    for (required, name) in [
+        (oid::AUTHORITY_KEY_IDENTIFIER, "authorityKeyIdentifier"),
+        (oid::CRL_NUMBER, "cRLNumber"),
+    ] {
+        if !seen.contains(&required) {
+            v.push(Violation::MissingExtension(name));
+        }
+    }
+}
+
+fn check_criticality(v: &mut Vec<Violation>, is: bool, extension: &'static str, critical: bool) {
+    if is != critical {
+        v.push(Violation::Criticality {
+            extension,
+            critical,
+        });
+    }
+}
+
+/// The CRL profile's rules for revoked entries (see [`check_crl`]).
+fn check_revoked_entries(
+    v: &mut Vec<Violation>,
+    entries: &[x509_cert::crl::RevokedCert],
+    this_update: time::OffsetDateTime,
+) {
+    use x509_cert::ext::pkix::CrlReason;
+    let mut bad_entries = 0usize;
+    let mut report = |v: &mut Vec<Violation>, serial: &[u8], why: String| {
+        if bad_entries < MAX_ENTRY_VIOLATIONS {
+            v.push(Violation::RevokedEntry {
+                serial: hex::encode(serial),
+                why,
+            });
+        }
+        bad_entries += 1;
+    };
+    let mut previous: Option<&[u8]> = None;
+    for entry in entries {
+        let serial = entry.serial_number.as_bytes();
+        if let Some(why) = serial_violation(serial) {
+            report(v, serial, format!("serial number {why}"));
+        }
+        match previous.map(|p| crate::x509::serial_cmp(p, serial)) {
+            Some(std::cmp::Ordering::Equal) => report(v, serial, "listed twice".into()),
+            Some(std::cmp::Ordering::Greater) => {
+                report(v, serial, "out of serial number order".into());
+            }
+            _ => {}
+        }
+        previous = Some(serial);
+        if !time_encoding_ok(&entry.revocation_date) {
+            report(
+                v,
+                serial,
+                "revocation date before 2050 must be a UTCTime".into(),
+            );
+        }
+        if time_to_offset(&entry.revocation_date) > this_update {
+            report(v, serial, "revocation date after thisUpdate".into());
+        }
+        for (i, ext) in entry
+            .crl_entry_extensions
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if i > 0 || ext.extn_id != oid::CRL_REASON {
+                report(
+                    v,
+                    serial,
+                    format!(
+                        "extension {} is not allowed (only one reasonCode)",
+                        ext.extn_id
+                    ),
+                );
+                continue;
+            }
+            if ext.critical {
+                report(v, serial, "reasonCode must be non-critical".into());
+            }
+            match <CrlReason as der::Decode>::from_der(ext.extn_value.as_bytes()) {
+                Err(_) => report(v, serial, "reasonCode cannot be decoded".into()),
+                Ok(CrlReason::Unspecified) => report(
+                    v,
+                    serial,
+                    "reasonCode unspecified must be omitted (RFC 5280 §5.3.1)".into(),
+                ),
+                Ok(CrlReason::RemoveFromCRL) => {
+                    report(v, serial, "removeFromCRL belongs in delta CRLs only".into());
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    if bad_entries > MAX_ENTRY_VIOLATIONS {
+        v.push(Violation::MoreRevokedEntries(
+            bad_entries - MAX_ENTRY_VIOLATIONS,
+        ));
+    }
+}
+
+/// UTCTime through 2049, GeneralizedTime from 2050 on (RFC 5280 §5.1.2.4, §4.1.2.5).
+fn time_encoding_ok(time: &x509_cert::time::Time) -> bool {
+    match time {
+        x509_cert::time::Time::UtcTime(_) => true,
+        x509_cert::time::Time::GeneralTime(t) => t.to_date_time().year() >= 2050,
     }
 }
 
@@ -1281,6 +1623,108 @@ mod tests {
             v.iter()
                 .any(|v| matches!(v, Violation::SubjectMismatch { .. })),
             "{v:?}"
+        );
+    }
+
+    fn crl_parts(issuer: &Certificate) -> crate::x509::CrlParts {
+        use crate::x509::{CrlParts, CrlReason, CrlScope, RevokedEntry};
+        CrlParts {
+            issuer: issuer.clone(),
+            this_update: now(),
+            next_update: now() + Duration::days(1),
+            crl_number: 1,
+            revoked: (0..3)
+                .map(|i| RevokedEntry {
+                    serial: random_serial().unwrap(),
+                    revocation_date: now() - Duration::hours(1),
+                    reason: [
+                        None,
+                        Some(CrlReason::Unspecified),
+                        Some(CrlReason::Superseded),
+                    ][i],
+                })
+                .collect(),
+            distribution_point: Some("https://acme.wire.example.com/root.crl".into()),
+            scope: CrlScope::CaCertificates,
+        }
+    }
+
+    #[test]
+    fn accepts_the_crls_e2ei_assembles() {
+        let (_, root) = root();
+        let tbs = crate::x509::CrlToBeSigned::new(crl_parts(&root)).unwrap();
+        check_crl(tbs.parsed(), &root).unwrap();
+        let mut empty = crl_parts(&root);
+        empty.revoked.clear();
+        empty.distribution_point = None;
+        empty.scope = crate::x509::CrlScope::All;
+        let tbs = crate::x509::CrlToBeSigned::new(empty).unwrap();
+        check_crl(tbs.parsed(), &root).unwrap();
+    }
+
+    #[test]
+    fn rejects_crls_that_break_the_profile() {
+        use x509_cert::ext::pkix::CrlReason as X;
+        let (_, root) = root();
+        let (_, other_root) = self::root();
+        let good = crate::x509::CrlToBeSigned::new(crl_parts(&root))
+            .unwrap()
+            .parsed()
+            .clone();
+        let violations = |tbs: &x509_cert::crl::TbsCertList, issuer: &Certificate| {
+            check_crl(tbs, issuer)
+                .expect_err("profile must reject")
+                .violations
+        };
+
+        // Same subject, another key: the AKI gives it away.
+        assert_eq!(violations(&good, &other_root), [Violation::AuthorityKeyId]);
+
+        let mut tbs = good.clone();
+        let entries = tbs.revoked_certificates.as_mut().unwrap();
+        entries.swap(0, 2);
+        entries[1].crl_entry_extensions = Some(vec![x509_cert::ext::Extension {
+            extn_id: oid::CRL_REASON,
+            critical: false,
+            extn_value: der::asn1::OctetString::new(der::Encode::to_der(&X::Unspecified).unwrap())
+                .unwrap(),
+        }]);
+        let got = violations(&tbs, &root);
+        assert!(
+            got.iter()
+                .any(|v| v.to_string().contains("out of serial number order")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|v| v.to_string().contains("unspecified must be omitted")),
+            "{got:?}"
+        );
+
+        let mut tbs = good.clone();
+        tbs.revoked_certificates = Some(Vec::new());
+        let exts = tbs.crl_extensions.as_mut().unwrap();
+        exts.retain(|e| e.extn_id != oid::CRL_NUMBER);
+        for e in exts.iter_mut() {
+            if e.extn_id == oid::ISSUING_DISTRIBUTION_POINT {
+                e.critical = false;
+            }
+        }
+        let got = violations(&tbs, &root);
+        assert!(
+            got.contains(&Violation::MissingExtension("cRLNumber")),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&Violation::Criticality {
+                extension: "issuingDistributionPoint",
+                critical: true
+            }),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|v| matches!(v, Violation::RevokedList(_))),
+            "{got:?}"
         );
     }
 }

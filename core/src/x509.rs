@@ -437,23 +437,35 @@ impl ToBeSigned {
 
     /// Attaches an X.509-encoded signature, producing the certificate.
     pub fn into_certificate(self, signature_x509: &[u8]) -> Result<Certificate, X509Error> {
-        #[derive(Sequence)]
-        struct CertificateOut {
-            tbs: Any,
-            signature_algorithm: AlgorithmIdentifierOwned,
-            signature: BitString,
-        }
-        let cert = CertificateOut {
-            tbs: Any::from_der(&self.der).map_err(enc("certificate"))?,
-            signature_algorithm: self.algorithm.signature_algorithm_identifier(),
-            signature: BitString::from_bytes(signature_x509).map_err(enc("signature"))?,
-        };
-        let der = cert.to_der().map_err(enc("certificate"))?;
+        let der = signed_der(&self.der, self.algorithm, signature_x509, "certificate")?;
         Certificate::from_der(&der).map_err(|e| X509Error::Parse {
             what: "certificate",
             reason: e.to_string(),
         })
     }
+}
+
+/// The DER of a signed structure (certificate, CRL): `SEQUENCE { tbs, signatureAlgorithm,
+/// signature }`, with the to-be-signed bytes copied exactly as they were signed.
+fn signed_der(
+    tbs_der: &[u8],
+    algorithm: KeyAlgorithm,
+    signature_x509: &[u8],
+    what: &'static str,
+) -> Result<Vec<u8>, X509Error> {
+    #[derive(Sequence)]
+    struct SignedOut<'a> {
+        tbs: der::asn1::AnyRef<'a>,
+        signature_algorithm: AlgorithmIdentifierOwned,
+        signature: BitString,
+    }
+    SignedOut {
+        tbs: der::asn1::AnyRef::from_der(tbs_der).map_err(enc(what))?,
+        signature_algorithm: algorithm.signature_algorithm_identifier(),
+        signature: BitString::from_bytes(signature_x509).map_err(enc("signature"))?,
+    }
+    .to_der()
+    .map_err(enc(what))
 }
 
 /// Parses every `CERTIFICATE` block of a PEM text (or a single DER certificate).
@@ -583,11 +595,37 @@ pub struct CrlParts {
     pub crl_number: u64,
     /// Revoked entries.
     pub revoked: Vec<RevokedEntry>,
-    /// The issuing distribution point URL, if the CRL is published at one; written as a
-    /// critical issuingDistributionPoint extension.
+    /// The issuing distribution point URL, if the CRL is published at one; written, with the
+    /// scope, as a critical issuingDistributionPoint extension.
     pub distribution_point: Option<String>,
-    /// Marks the CRL as covering only CA certificates (a root's CRL).
-    pub only_ca_certs: bool,
+    /// Which certificates the CRL covers.
+    pub scope: CrlScope,
+}
+
+/// Which certificates a CRL covers (RFC 5280 §5.2.5, issuingDistributionPoint).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CrlScope {
+    /// Every certificate of the issuer (no scope flag).
+    #[default]
+    All,
+    /// End-entity certificates only (`onlyContainsUserCerts`): an intermediate's CRL of leaves.
+    UserCertificates,
+    /// CA certificates only (`onlyContainsCACerts`): a root's CRL of intermediates.
+    CaCertificates,
+}
+
+/// Orders DER INTEGER contents (two's complement, minimal) by numeric value: the order of
+/// revoked entries in the CRLs e2ei writes.
+pub fn serial_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let negative = |x: &[u8]| x.first().is_some_and(|b| b & 0x80 != 0);
+    match (negative(a), negative(b)) {
+        (false, true) => std::cmp::Ordering::Greater,
+        (true, false) => std::cmp::Ordering::Less,
+        // Minimal encodings: a longer positive number is larger, a longer negative one smaller;
+        // at equal length the bytes compare as the numbers do.
+        (false, false) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
+        (true, true) => b.len().cmp(&a.len()).then_with(|| a.cmp(b)),
+    }
 }
 
 /// A to-be-signed CRL.
@@ -599,8 +637,9 @@ pub struct CrlToBeSigned {
 }
 
 impl CrlToBeSigned {
-    /// Encodes the parts.
-    pub fn new(parts: CrlParts) -> Result<Self, X509Error> {
+    /// Encodes the parts, with the revoked entries in serial number order (so the same list
+    /// always gives the same bytes).
+    pub fn new(mut parts: CrlParts) -> Result<Self, X509Error> {
         use x509_cert::crl::{RevokedCert, TbsCertList};
         use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
         let issuer_tbs = parts.issuer.tbs_certificate();
@@ -610,7 +649,10 @@ impl CrlToBeSigned {
                 reason: e.to_string(),
             })?
             .algorithm();
-        let mut revoked = Vec::new();
+        parts
+            .revoked
+            .sort_unstable_by(|a, b| serial_cmp(a.serial.as_bytes(), b.serial.as_bytes()));
+        let mut revoked = Vec::with_capacity(parts.revoked.len());
         for entry in parts.revoked {
             let mut entry_exts = Vec::new();
             if let Some(reason) = entry.reason.filter(|r| *r != CrlReason::Unspecified) {
@@ -640,16 +682,20 @@ impl CrlToBeSigned {
                 "cRLNumber",
             )?,
         ];
-        if let Some(url) = &parts.distribution_point {
+        if parts.distribution_point.is_some() || parts.scope != CrlScope::All {
+            let distribution_point = match &parts.distribution_point {
+                Some(url) => Some(DistributionPointName::FullName(vec![uri_general_name(
+                    url,
+                )?])),
+                None => None,
+            };
             crl_extensions.push(extension(
                 oid::ISSUING_DISTRIBUTION_POINT,
                 true,
                 &IssuingDistributionPoint {
-                    distribution_point: Some(DistributionPointName::FullName(vec![
-                        uri_general_name(url)?,
-                    ])),
-                    only_contains_user_certs: false,
-                    only_contains_ca_certs: parts.only_ca_certs,
+                    distribution_point,
+                    only_contains_user_certs: parts.scope == CrlScope::UserCertificates,
+                    only_contains_ca_certs: parts.scope == CrlScope::CaCertificates,
                     only_some_reasons: None,
                     indirect_crl: false,
                     only_contains_attribute_certs: false,
@@ -687,6 +733,12 @@ impl CrlToBeSigned {
     /// The signature algorithm (the issuer key's).
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
+    }
+
+    /// Attaches an X.509-encoded signature, giving the CRL's DER with the TBS bytes exactly
+    /// as signed (no re-encoding of a large revoked list).
+    pub fn into_der(self, signature_x509: &[u8]) -> Result<Vec<u8>, X509Error> {
+        signed_der(&self.der, self.algorithm, signature_x509, "CRL")
     }
 
     /// Attaches an X.509-encoded signature.

@@ -168,44 +168,9 @@ fn check_one(
     if (list.crl_extensions.is_some() || has_entry_extensions) && list.version != Version::V2 {
         return Err(malformed("extensions require a v2 CRL".into()));
     }
-    let extensions = list.crl_extensions.as_deref().unwrap_or_default();
-    check_duplicates(extensions).map_err(|oid| malformed(format!("duplicate extension {oid}")))?;
-    let mut idp = None;
-    let mut has_number = false;
-    for ext in extensions {
-        match ext.extn_id {
-            ID_CE_CRL_NUMBER => {
-                if ext.critical {
-                    return Err(malformed("cRLNumber must be non-critical".into()));
-                }
-                der::asn1::Uint::from_der(ext.extn_value.as_bytes())
-                    .map_err(|e| malformed(format!("cRLNumber: {e}")))?;
-                has_number = true;
-            }
-            ID_CE_ISSUING_DISTRIBUTION_POINT => {
-                idp = Some(
-                    IssuingDistributionPoint::from_der(ext.extn_value.as_bytes())
-                        .map_err(|e| malformed(format!("issuingDistributionPoint: {e}")))?,
-                );
-            }
-            ID_CE_DELTA_CRL_INDICATOR => {
-                return Err(malformed("delta CRLs are not supported".into()));
-            }
-            ID_CE_AUTHORITY_KEY_IDENTIFIER
-            | ID_CE_ISSUER_ALT_NAME
-            | ID_CE_FRESHEST_CRL
-            | ID_PE_AUTHORITY_INFO_ACCESS => {}
-            oid if ext.critical => {
-                return Err(malformed(format!("unknown critical extension {oid}")));
-            }
-            _ => {}
-        }
-    }
-    if !has_number {
-        return Err(malformed(
-            "cRLNumber is missing (RFC 5280 §5.2.3 requires it)".into(),
-        ));
-    }
+    let idp = read_crl_extensions(list.crl_extensions.as_deref().unwrap_or_default())
+        .map_err(|e| malformed(e.to_string()))?
+        .issuing_distribution_point;
 
     // RFC 5280 §6.3.3 (a)/(b): current at the validation time.
     let this_update = super::to_offset(&list.this_update);
@@ -233,9 +198,6 @@ fn check_one(
     let complete = match &idp {
         None => true,
         Some(idp) => {
-            if idp.indirect_crl {
-                return Err(malformed("indirect CRLs are not supported".into()));
-            }
             if idp.only_contains_attribute_certs {
                 // Covers attribute certificates only: says nothing about this one.
                 return Ok(Verdict {
@@ -283,23 +245,11 @@ fn check_one(
             check_duplicates(entry_exts)
                 .map_err(|oid| malformed(format!("duplicate entry extension {oid}")))?;
             for ext in entry_exts {
-                match ext.extn_id {
-                    ID_CE_CRL_REASONS => {
-                        reason = Some(
-                            CrlReason::from_der(ext.extn_value.as_bytes())
-                                .map_err(|e| malformed(format!("reasonCode: {e}")))?,
-                        );
-                    }
-                    ID_CE_CERTIFICATE_ISSUER => {
-                        return Err(malformed(
-                            "certificateIssuer entries (indirect CRLs) are not supported".into(),
-                        ));
-                    }
-                    ID_CE_INVALIDITY_DATE => {}
-                    oid if ext.critical => {
-                        return Err(malformed(format!("unknown critical entry extension {oid}")));
-                    }
-                    _ => {}
+                if let Some(r) =
+                    read_entry_extension(ext.extn_id, ext.critical, ext.extn_value.as_bytes())
+                        .map_err(|e| malformed(e.to_string()))?
+                {
+                    reason = Some(r);
                 }
             }
             Some(PathError::Revoked {
@@ -311,6 +261,127 @@ fn check_one(
         }
     };
     Ok(Verdict { revoked, complete })
+}
+
+/// Why a CRL's extensions break the rules e2ei reads CRLs by (RFC 5280 §5.2, §5.3).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrlRuleError {
+    /// An extension occurs twice.
+    #[error("duplicate extension {0}")]
+    DuplicateExtension(ObjectIdentifier),
+    /// A critical CRL extension e2ei does not understand.
+    #[error("unknown critical extension {0}")]
+    UnknownCriticalExtension(ObjectIdentifier),
+    /// A critical CRL entry extension e2ei does not understand.
+    #[error("unknown critical entry extension {0}")]
+    UnknownCriticalEntryExtension(ObjectIdentifier),
+    /// A known extension that does not decode or has the wrong criticality.
+    #[error("{what}: {reason}")]
+    Malformed {
+        /// The extension.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A kind of CRL e2ei does not process.
+    #[error("{0} are not supported")]
+    Unsupported(&'static str),
+    /// No cRLNumber.
+    #[error("cRLNumber is missing (RFC 5280 §5.2.3 requires it)")]
+    MissingCrlNumber,
+}
+
+/// A CRL's own extensions, read and checked.
+#[derive(Clone, Debug)]
+pub struct CrlExtensions {
+    /// The authorityKeyIdentifier's keyIdentifier.
+    pub authority_key_id: Option<Vec<u8>>,
+    /// The cRLNumber (non-negative, RFC 5280 §5.2.3).
+    pub crl_number: der::asn1::Uint,
+    /// The issuingDistributionPoint (RFC 5280 §5.2.5).
+    pub issuing_distribution_point: Option<IssuingDistributionPoint>,
+}
+
+/// Reads a complete, direct CRL's extensions: no duplicates, a non-critical cRLNumber, no delta
+/// or indirect CRL, and no critical extension other than those understood (AKI, cRLNumber,
+/// issuingDistributionPoint, issuerAltName, freshestCRL, authorityInfoAccess).
+pub fn read_crl_extensions(extensions: &[Extension]) -> Result<CrlExtensions, CrlRuleError> {
+    check_duplicates(extensions).map_err(CrlRuleError::DuplicateExtension)?;
+    let malformed = |what: &'static str| {
+        move |e: der::Error| CrlRuleError::Malformed {
+            what,
+            reason: e.to_string(),
+        }
+    };
+    let mut authority_key_id = None;
+    let mut crl_number = None;
+    let mut issuing_distribution_point = None;
+    for ext in extensions {
+        let value = ext.extn_value.as_bytes();
+        match ext.extn_id {
+            ID_CE_CRL_NUMBER => {
+                if ext.critical {
+                    return Err(CrlRuleError::Malformed {
+                        what: "cRLNumber",
+                        reason: "must be non-critical".into(),
+                    });
+                }
+                crl_number =
+                    Some(der::asn1::Uint::from_der(value).map_err(malformed("cRLNumber"))?);
+            }
+            ID_CE_ISSUING_DISTRIBUTION_POINT => {
+                let idp = IssuingDistributionPoint::from_der(value)
+                    .map_err(malformed("issuingDistributionPoint"))?;
+                if idp.indirect_crl {
+                    return Err(CrlRuleError::Unsupported("indirect CRLs"));
+                }
+                issuing_distribution_point = Some(idp);
+            }
+            ID_CE_DELTA_CRL_INDICATOR => return Err(CrlRuleError::Unsupported("delta CRLs")),
+            ID_CE_AUTHORITY_KEY_IDENTIFIER => {
+                authority_key_id = AuthorityKeyIdentifier::from_der(value)
+                    .map_err(malformed("authorityKeyIdentifier"))?
+                    .key_identifier
+                    .map(|k| k.as_bytes().to_vec());
+            }
+            ID_CE_ISSUER_ALT_NAME | ID_CE_FRESHEST_CRL | ID_PE_AUTHORITY_INFO_ACCESS => {}
+            oid if ext.critical => return Err(CrlRuleError::UnknownCriticalExtension(oid)),
+            _ => {}
+        }
+    }
+    Ok(CrlExtensions {
+        authority_key_id,
+        crl_number: crl_number.ok_or(CrlRuleError::MissingCrlNumber)?,
+        issuing_distribution_point,
+    })
+}
+
+/// Reads one CRL entry extension (RFC 5280 §5.3): the reasonCode it carries, if it is one;
+/// invalidityDate and unknown non-critical extensions are accepted and ignored;
+/// certificateIssuer (indirect CRLs) and unknown critical extensions are refused. Callers check
+/// for duplicates.
+pub fn read_entry_extension(
+    extn_id: ObjectIdentifier,
+    critical: bool,
+    value: &[u8],
+) -> Result<Option<CrlReason>, CrlRuleError> {
+    match extn_id {
+        ID_CE_CRL_REASONS => {
+            CrlReason::from_der(value)
+                .map(Some)
+                .map_err(|e| CrlRuleError::Malformed {
+                    what: "reasonCode",
+                    reason: e.to_string(),
+                })
+        }
+        ID_CE_CERTIFICATE_ISSUER => Err(CrlRuleError::Unsupported(
+            "certificateIssuer entries (indirect CRLs)",
+        )),
+        ID_CE_INVALIDITY_DATE => Ok(None),
+        oid if critical => Err(CrlRuleError::UnknownCriticalEntryExtension(oid)),
+        _ => Ok(None),
+    }
 }
 
 /// The first OID that occurs twice.

@@ -86,7 +86,6 @@ mod names;
 
 use std::collections::HashMap;
 
-use aws_lc_rs::signature::{self as awslc, UnparsedPublicKey, VerificationAlgorithm};
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280::{
     ANY_EXTENDED_KEY_USAGE, ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS,
@@ -109,11 +108,10 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::time::Time;
 
-use crate::ciphersuite::KeyAlgorithm;
-use crate::key::{KeyError, PublicKey};
-use crate::oid;
+use crate::key::{KeyError, PublicKey, X509SignatureFailure as SigFailure};
 
-pub use names::{certificate_uris, uri_host};
+pub use crl::{CrlExtensions, CrlRuleError, read_crl_extensions, read_entry_extension};
+pub use names::{certificate_uris, names_equal, uri_host};
 
 /// Signature verifications one call to [`validate_path`] may spend while building paths.
 const SIGNATURE_BUDGET: usize = 256;
@@ -136,8 +134,8 @@ pub enum RevocationPolicy {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ValidationOptions<'a> {
-    /// The extended key usage the end entity must allow (e.g. [`oid::KP_CLIENT_AUTH`] for Wire
-    /// MLS credentials), if any.
+    /// The extended key usage the end entity must allow (e.g. [`crate::oid::KP_CLIENT_AUTH`]
+    /// for Wire MLS credentials), if any.
     pub required_eku: Option<ObjectIdentifier>,
     /// CRLs available to the caller (any issuers, any order).
     pub crls: &'a [CertificateList],
@@ -1097,14 +1095,6 @@ impl Search<'_, '_> {
 // Signatures and times
 // ---------------------------------------------------------------------------------------------
 
-/// Why a signature check failed.
-enum SigFailure {
-    /// The signature does not verify.
-    Bad,
-    /// The algorithm (or its pairing with the key) is not supported.
-    Unsupported(String),
-}
-
 /// Verifies an X.509 signature (`signatureAlgorithm` + BIT STRING) over `message`.
 fn verify_signature(
     key: &PublicKey,
@@ -1112,42 +1102,8 @@ fn verify_signature(
     message: &[u8],
     signature: &BitString,
 ) -> Result<(), SigFailure> {
-    let Some(signer) = KeyAlgorithm::from_signature_oid(&algorithm.oid) else {
-        return Err(SigFailure::Unsupported(format!(
-            "signature algorithm {}",
-            algorithm.oid
-        )));
-    };
-    if algorithm.parameters.is_some() {
-        return Err(SigFailure::Unsupported(format!(
-            "signature algorithm {} with parameters",
-            algorithm.oid
-        )));
-    }
     let signature = signature.as_bytes().ok_or(SigFailure::Bad)?;
-    if signer == key.algorithm() {
-        return key
-            .verify_x509(message, signature)
-            .map_err(|_| SigFailure::Bad);
-    }
-    // ECDSA with a hash other than the curve's usual one (e.g. P-384 key, SHA-256).
-    let verifier: &dyn VerificationAlgorithm = match (key.algorithm(), algorithm.oid) {
-        (KeyAlgorithm::P256, oid::ECDSA_WITH_SHA384) => &awslc::ECDSA_P256_SHA384_ASN1,
-        (KeyAlgorithm::P256, oid::ECDSA_WITH_SHA512) => &awslc::ECDSA_P256_SHA512_ASN1,
-        (KeyAlgorithm::P384, oid::ECDSA_WITH_SHA256) => &awslc::ECDSA_P384_SHA256_ASN1,
-        (KeyAlgorithm::P384, oid::ECDSA_WITH_SHA512) => &awslc::ECDSA_P384_SHA512_ASN1,
-        (KeyAlgorithm::P521, oid::ECDSA_WITH_SHA256) => &awslc::ECDSA_P521_SHA256_ASN1,
-        (KeyAlgorithm::P521, oid::ECDSA_WITH_SHA384) => &awslc::ECDSA_P521_SHA384_ASN1,
-        (key_alg, _) => {
-            return Err(SigFailure::Unsupported(format!(
-                "signature algorithm {} with a {key_alg} key",
-                algorithm.oid
-            )));
-        }
-    };
-    UnparsedPublicKey::new(verifier, key.raw())
-        .verify(message, signature)
-        .map_err(|_| SigFailure::Bad)
+    key.verify_x509_with(algorithm, message, signature)
 }
 
 /// The instant an X.509 time denotes.

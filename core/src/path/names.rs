@@ -113,7 +113,7 @@ pub fn uri_host(uri: &str) -> Option<&str> {
 /// RFC 5280 §7.1 name matching: binary equality, or the same RDN structure whose string
 /// values are equal after case folding and whitespace normalisation (a practical subset of
 /// RFC 4518 `caseIgnoreMatch`); non-string values must be binary equal.
-pub(super) fn names_equal(a: &Name, b: &Name) -> bool {
+pub fn names_equal(a: &Name, b: &Name) -> bool {
     a == b || (a.len() == b.len() && a.iter_rdn().zip(b.iter_rdn()).all(|(x, y)| rdn_equal(x, y)))
 }
 

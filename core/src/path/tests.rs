@@ -22,6 +22,8 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Validity;
 
 use super::*;
+use crate::ciphersuite::KeyAlgorithm;
+use crate::oid;
 
 const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
 const UNKNOWN_EXTENSION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.55738.666.1");
