@@ -38,6 +38,10 @@ pub struct WireSettings {
     pub idp: crate::oidc::Idp,
     /// Access-token checks (leeway, size, strict §6.4).
     pub dpop_policy: AcmePolicy,
+    /// Leaf validity bounds. Wire clients ask for long lifetimes (the reference client for ten
+    /// years), so a longer request is capped at the maximum, not refused; a shorter one than
+    /// the minimum is refused.
+    pub validity: crate::standard::LeafValidity,
 }
 
 impl WireSettings {

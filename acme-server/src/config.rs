@@ -166,6 +166,12 @@ pub struct WireConfig {
     pub oidc_jwks_url: Option<String>,
     /// PEM public keys of the backend's DPoP signing keys (`e2ei-backend dpop-keys`).
     pub backend_keys: Vec<PathBuf>,
+    /// Shortest leaf validity an order may ask for (default `60s`).
+    pub min_validity: Option<String>,
+    /// Leaf validity when the order asks for none (default `90d`).
+    pub default_validity: Option<String>,
+    /// Longest leaf validity; longer requests are capped (default `90d`).
+    pub max_validity: Option<String>,
     /// Apply the stricter §6.4 access-token checks.
     #[serde(default)]
     pub strict: bool,
@@ -290,6 +296,13 @@ impl Config {
                         } else {
                             AcmePolicy::default()
                         },
+                        validity: crate::standard::LeafValidity::from_config(
+                            &wire.min_validity,
+                            &wire.default_validity,
+                            &wire.max_validity,
+                            crate::standard::LeafValidity::wire(),
+                        )
+                        .map_err(|e| format!("provisioner `{}`: {e}", p.name))?,
                     }))
                 }
             };

@@ -58,6 +58,18 @@ impl Issuer {
         &self.certificate
     }
 
+    /// The end of the issuing certificate's validity.
+    pub fn not_after(&self) -> OffsetDateTime {
+        let end = self
+            .certificate
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_unix_duration();
+        OffsetDateTime::from_unix_timestamp(i64::try_from(end.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
     /// The longest validity it grants.
     pub fn max_validity(&self) -> Duration {
         self.max_validity

@@ -77,6 +77,45 @@ pub struct LeafValidity {
     pub max: Duration,
 }
 
+impl LeafValidity {
+    /// Wire's bounds (step-ca's Helm values, protocol doc §2.4): at least 60 s, 90 days by
+    /// default and at most.
+    pub fn wire() -> Self {
+        Self {
+            min: Duration::from_secs(60),
+            ..Self::default()
+        }
+    }
+
+    /// Bounds from the optional `min_validity`, `default_validity` and `max_validity` strings
+    /// (`45s`, `30m`, `12h`, `90d`), each defaulting to `defaults`'.
+    pub fn from_config(
+        min: &Option<String>,
+        default: &Option<String>,
+        max: &Option<String>,
+        defaults: Self,
+    ) -> Result<Self, String> {
+        let duration = |field: &str, value: &Option<String>, fallback: Duration| match value {
+            None => Ok(fallback),
+            Some(text) => parse_duration(text)
+                .ok_or_else(|| format!("{field} `{text}` is not a duration such as `1h`, `90d`")),
+        };
+        let validity = Self {
+            min: duration("min_validity", min, defaults.min)?,
+            default: duration("default_validity", default, defaults.default)?,
+            max: duration("max_validity", max, defaults.max)?,
+        };
+        if !(validity.min <= validity.default && validity.default <= validity.max)
+            || validity.min.is_zero()
+        {
+            return Err(
+                "validity must satisfy 0 < min_validity <= default_validity <= max_validity".into(),
+            );
+        }
+        Ok(validity)
+    }
+}
+
 impl Default for LeafValidity {
     fn default() -> Self {
         let days = |d: u64| Duration::from_secs(d * 24 * 3600);
@@ -137,27 +176,13 @@ impl StandardConfig {
                 chosen
             }
         };
-        let defaults = LeafValidity::default();
-        let duration = |field: &str, value: &Option<String>, default: Duration| match value {
-            None => Ok(default),
-            Some(text) => parse_duration(text).ok_or_else(|| {
-                fail(format!(
-                    "{field} `{text}` is not a duration such as `1h`, `90d`"
-                ))
-            }),
-        };
-        let validity = LeafValidity {
-            min: duration("min_validity", &self.min_validity, defaults.min)?,
-            default: duration("default_validity", &self.default_validity, defaults.default)?,
-            max: duration("max_validity", &self.max_validity, defaults.max)?,
-        };
-        if !(validity.min <= validity.default && validity.default <= validity.max)
-            || validity.min.is_zero()
-        {
-            return Err(fail(
-                "validity must satisfy 0 < min_validity <= default_validity <= max_validity".into(),
-            ));
-        }
+        let validity = LeafValidity::from_config(
+            &self.min_validity,
+            &self.default_validity,
+            &self.max_validity,
+            LeafValidity::default(),
+        )
+        .map_err(fail)?;
         let timeout = self
             .validation_timeout_seconds
             .map(Duration::from_secs)
@@ -182,7 +207,7 @@ impl StandardConfig {
 }
 
 /// `90d`, `12h`, `30m`, `45s`.
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text.len().checked_sub(1)?;
     let (number, unit) = text.split_at(split);

@@ -1645,3 +1645,111 @@ async fn wire_oidc_01_takes_keys_from_a_configured_jwks_url_without_discovery() 
     let reply = w.post_id_token(&oidc, &token).await;
     assert_eq!(reply.body["status"], "valid", "{:?}", reply.body);
 }
+
+/// The leaf's validity window in Unix seconds.
+fn leaf_validity(chain_pem: &str) -> (i64, i64) {
+    let chain = e2ei_core::x509::certificates_from_pem_or_der(chain_pem.as_bytes()).unwrap();
+    let v = chain[0].tbs_certificate().validity();
+    (
+        v.not_before.to_unix_duration().as_secs() as i64,
+        v.not_after.to_unix_duration().as_secs() as i64,
+    )
+}
+
+impl World {
+    /// Issues a leaf for an order asking for `not_after` (RFC 3339); its chain PEM.
+    async fn issue_with_not_after(&self, not_after: &str) -> String {
+        let order = self
+            .post(
+                &format!("{BASE}/acme/wire/new-order"),
+                Some(json!({ "identifiers": self.identifiers(), "notAfter": not_after })),
+            )
+            .await;
+        assert_eq!(order.status, StatusCode::CREATED, "{:?}", order.body);
+        let mut dpop = Value::Null;
+        let mut oidc = Value::Null;
+        for authz in order.body["authorizations"].as_array().unwrap() {
+            let reply = self.post(authz.as_str().unwrap(), None).await;
+            let challenge = reply.body["challenges"][0].clone();
+            match challenge["type"].as_str().unwrap() {
+                "wire-dpop-01" => dpop = challenge,
+                _ => oidc = challenge,
+            }
+        }
+        let token = self.access_token(&dpop);
+        self.post(
+            dpop["url"].as_str().unwrap(),
+            Some(json!({ "access_token": token })),
+        )
+        .await;
+        self.pass_oidc(&oidc).await;
+        let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+        let done = self.finalize(&order, self.csr(&mls_key, |_, _| {})).await;
+        assert_eq!(done.body["status"], "valid", "{:?}", done.body);
+        self.post(done.body["certificate"].as_str().unwrap(), None)
+            .await
+            .text
+    }
+}
+
+fn rfc3339_in(seconds: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn new_order_refuses_a_validity_below_the_wire_minimum() {
+    let Some(w) = World::new(Database::Sqlite).await else {
+        return;
+    };
+    let reply = w
+        .post(
+            &format!("{BASE}/acme/wire/new-order"),
+            Some(json!({ "identifiers": w.identifiers(), "notAfter": rfc3339_in(30) })),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.problem()),
+        (StatusCode::BAD_REQUEST, "malformed")
+    );
+}
+
+#[tokio::test]
+async fn a_ten_year_request_is_capped_at_the_wire_maximum() {
+    let Some(w) = World::new(Database::Sqlite).await else {
+        return;
+    };
+    // The reference Wire client asks for ten years (protocol doc §4 step 4).
+    let chain = w.issue_with_not_after(&rfc3339_in(10 * 365 * 86_400)).await;
+    let (not_before, not_after) = leaf_validity(&chain);
+    assert_eq!(not_after - not_before, 90 * 86_400);
+    // A request within the bounds is honoured.
+    let chain = w.issue_with_not_after(&rfc3339_in(7 * 86_400)).await;
+    let (not_before, not_after) = leaf_validity(&chain);
+    assert!((not_after - not_before - 7 * 86_400).abs() <= 2);
+}
+
+#[tokio::test]
+async fn a_leaf_never_outlives_its_issuer() {
+    // The intermediate has 30 days left; the provisioner would grant 90.
+    let Some(w) = World::with_options(
+        Database::Sqlite,
+        common::TestPki::with_intermediate_days(30),
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    let chain = w.issue_with_not_after(&rfc3339_in(90 * 86_400)).await;
+    let (_, leaf_end) = leaf_validity(&chain);
+    let certs = e2ei_core::x509::certificates_from_pem_or_der(chain.as_bytes()).unwrap();
+    let issuer_end = certs[1]
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_unix_duration()
+        .as_secs() as i64;
+    assert_eq!(leaf_end, issuer_end);
+}

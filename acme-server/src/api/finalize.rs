@@ -84,7 +84,11 @@ pub(super) async fn finalize(
     let (csr, key) = parse_csr(&request.csr, &account.jwk)?;
     let cap = issuer.max_validity();
     let (leaf, default, max) = match &p.kind {
-        ProvisionerKind::Wire(_) => (Leaf::Wire(check_wire_csr(&order, &csr)?), cap, cap),
+        ProvisionerKind::Wire(wire) => (
+            Leaf::Wire(check_wire_csr(&order, &csr)?),
+            wire.validity.default.min(cap),
+            wire.validity.max.min(cap),
+        ),
         ProvisionerKind::Standard(standard) => (
             Leaf::Tls(check_tls_csr(&order, &csr)?),
             standard.validity.default.min(cap),
@@ -99,6 +103,8 @@ pub(super) async fn finalize(
     let now =
         OffsetDateTime::from_unix_timestamp(state.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let (not_before, not_after) = leaf_window(&order, now, default, max);
+    // A leaf never outlives its issuer (RFC 5280 path validation would reject it).
+    let not_after = not_after.min(issuer.not_after());
     let issued = match &leaf {
         Leaf::Wire(identity) => issuer.issue_wire_leaf(identity, key, not_before, not_after),
         Leaf::Tls(names) => issuer.issue_tls_leaf(names, key, not_before, not_after),

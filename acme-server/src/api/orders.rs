@@ -154,10 +154,13 @@ pub(super) async fn new_order(
     let identifiers = validate_identifiers(&request.identifiers)?;
     let now = state.now();
     let (identifiers, authzs) = match (&identifiers, &p.kind) {
-        (OrderIdentifiers::Wire(pair), ProvisionerKind::Wire(wire)) => (
-            request.identifiers.clone(),
-            wire_authorizations(wire, pair, &request.identifiers),
-        ),
+        (OrderIdentifiers::Wire(pair), ProvisionerKind::Wire(wire)) => {
+            check_wire_validity(wire, not_before, not_after, now)?;
+            (
+                request.identifiers.clone(),
+                wire_authorizations(wire, pair, &request.identifiers),
+            )
+        }
         (OrderIdentifiers::Dns(names), ProvisionerKind::Standard(standard)) => {
             check_standard_order(standard, names, not_before, not_after, now)?;
             (
@@ -282,6 +285,28 @@ fn check_standard_order(
                 bounds.max.as_secs()
             )));
         }
+    }
+    Ok(())
+}
+
+/// A Wire order may not ask for less than the provisioner's minimum validity (more is capped
+/// at issuance).
+fn check_wire_validity(
+    wire: &WireSettings,
+    not_before: Option<OffsetDateTime>,
+    not_after: Option<OffsetDateTime>,
+    now: i64,
+) -> Result<(), Problem> {
+    let Some(not_after) = not_after else {
+        return Ok(());
+    };
+    let now = OffsetDateTime::from_unix_timestamp(now).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let start = not_before.filter(|nb| *nb > now).unwrap_or(now);
+    if not_after <= start || (not_after - start).unsigned_abs() < wire.validity.min {
+        return Err(Problem::malformed(format!(
+            "the requested validity must be at least {} seconds",
+            wire.validity.min.as_secs()
+        )));
     }
     Ok(())
 }

@@ -61,6 +61,8 @@ pub struct Options {
     pub federation: Vec<x509_cert::Certificate>,
     /// The standard provisioners' settings (default: validating against nothing).
     pub standard: Option<StandardSettings>,
+    /// The Wire provisioner's leaf validity bounds.
+    pub wire_validity: LeafValidity,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             client_ip_header: None,
             federation: Vec::new(),
             standard: None,
+            wire_validity: LeafValidity::wire(),
         }
     }
 }
@@ -143,6 +146,7 @@ impl Authority {
             client_ip_header,
             federation,
             standard,
+            wire_validity,
         } = options;
         // Unless a test validates, the standard provisioners ask a resolver nobody runs.
         let standard = standard.unwrap_or_else(|| {
@@ -168,7 +172,10 @@ impl Authority {
             provisioners: vec![
                 Provisioner {
                     name: "wire".into(),
-                    kind: ProvisionerKind::Wire(Box::new(wire_settings(backend_keys, idp))),
+                    kind: ProvisionerKind::Wire(Box::new(WireSettings {
+                        validity: wire_validity,
+                        ..wire_settings(backend_keys, idp)
+                    })),
                     terms_of_service: None,
                     website: None,
                     eab: EabSettings::default(),
@@ -433,6 +440,7 @@ pub fn wire_settings(backend_keys: BackendPublicKeys, idp: Idp) -> WireSettings 
         dpop_target: "https://{domain}/clients/{device_id}/access-token".into(),
         idp,
         dpop_policy: e2ei_dpop::AcmePolicy::default(),
+        validity: e2ei_acme_server::standard::LeafValidity::wire(),
     }
 }
 
@@ -489,7 +497,21 @@ impl TestPki {
     pub fn with_intermediate_key(intermediate_key: Signer) -> Self {
         let root_key = Signer::ephemeral(e2ei_core::ciphersuite::KeyAlgorithm::P384).unwrap();
         let root = test_root("Test Root", &root_key);
-        let intermediate = test_intermediate(&root, &root_key, &intermediate_key);
+        let intermediate = test_intermediate(&root, &root_key, &intermediate_key, 365);
+        Self {
+            root,
+            intermediate,
+            intermediate_key,
+        }
+    }
+
+    /// A PKI whose intermediate expires in `days`.
+    pub fn with_intermediate_days(days: i64) -> Self {
+        let intermediate_key =
+            Signer::ephemeral(e2ei_core::ciphersuite::KeyAlgorithm::P256).unwrap();
+        let root_key = Signer::ephemeral(e2ei_core::ciphersuite::KeyAlgorithm::P384).unwrap();
+        let root = test_root("Test Root", &root_key);
+        let intermediate = test_intermediate(&root, &root_key, &intermediate_key, days);
         Self {
             root,
             intermediate,
@@ -502,7 +524,7 @@ impl TestPki {
     pub fn cross_signed(&self) -> (x509_cert::Certificate, x509_cert::Certificate) {
         let partner_key = Signer::ephemeral(e2ei_core::ciphersuite::KeyAlgorithm::P256).unwrap();
         let partner = test_root("Partner Root", &partner_key);
-        let cross = test_intermediate(&partner, &partner_key, &self.intermediate_key);
+        let cross = test_intermediate(&partner, &partner_key, &self.intermediate_key, 365);
         (partner, cross)
     }
 
@@ -578,6 +600,7 @@ fn test_intermediate(
     root: &x509_cert::Certificate,
     root_key: &Signer,
     intermediate_key: &Signer,
+    days: i64,
 ) -> x509_cert::Certificate {
     use e2ei_core::x509::{
         CertificateParts, ToBeSigned, authority_key_identifier, basic_constraints, key_usage,
@@ -592,7 +615,7 @@ fn test_intermediate(
             subject: test_name("Test Intermediate"),
             validity: validity(
                 now - time::Duration::hours(1),
-                now + time::Duration::days(365),
+                now + time::Duration::days(days),
             )
             .unwrap(),
             subject_public_key: intermediate_key.public_key().clone(),
