@@ -200,6 +200,10 @@ pub struct AppState {
     pub federation: Vec<x509_cert::Certificate>,
     /// Prometheus metrics.
     pub metrics: Arc<e2ei_service::metrics::Metrics>,
+    /// Wakes the CRL publisher after a revocation.
+    pub crl_wake: tokio::sync::Notify,
+    /// SHA-256 of the bearer token of the admin API (`/admin/…`); none: the API is off.
+    pub admin_token_sha256: Option<[u8; 32]>,
 }
 
 /// A fresh metrics registry with the authority's counters declared.

@@ -15,7 +15,15 @@
 //! [issuer]
 //! key = "file:pki/intermediate.key"             # or pkcs11:… / yubikey:…
 //! certificate = "pki/intermediate.pem"          # issuing certificate first, then any others
-//! crl_url = "https://acme.wire.example.com/crl"
+//! crl_url = "https://acme.wire.example.com/crl"  # CRLs served here (shard k at /crl/k)
+//!
+//! [crl]                                         # optional; defaults shown
+//! validity_hours = 24                           # regenerated at two thirds, and on revocation
+//! shards = 1
+//! keep_after_expiry_hours = 24
+//!
+//! [admin]                                       # optional: POST /admin/revocations
+//! token = "env:E2EI_ADMIN_TOKEN"                # or file:PATH; never inline
 //!
 //! [[provisioners]]
 //! name = "wire"
@@ -47,7 +55,7 @@ use crate::app::{
     DEFAULT_NONCE_TTL, DEFAULT_STALE_PROCESSING_SECS, EabSettings, Provisioner, ProvisionerKind,
     RateLimits, Settings, WireSettings,
 };
-use crate::issuer::{DEFAULT_MAX_VALIDITY, Issuer};
+use crate::issuer::{CrlPolicy, DEFAULT_MAX_VALIDITY, Issuer};
 
 /// Environment overrides.
 pub const ENV_LISTEN: &str = "E2EI_ACME_LISTEN";
@@ -89,6 +97,10 @@ pub struct Config {
     pub client_ip_header: Option<String>,
     /// The issuing CA.
     pub issuer: Option<IssuerConfig>,
+    /// CRL publication.
+    pub crl: Option<CrlConfig>,
+    /// The admin API (`POST /admin/revocations`, used by `e2ei-ca revoke`).
+    pub admin: Option<AdminConfig>,
     /// Provisioners.
     pub provisioners: Vec<ProvisionerConfig>,
 }
@@ -101,10 +113,31 @@ pub struct IssuerConfig {
     pub key: String,
     /// PEM: the issuing certificate, then further intermediates up to the root (excluded).
     pub certificate: PathBuf,
-    /// CRL distribution point put in leaves.
+    /// CRL distribution point put in leaves (shard 0; shard `k` is `{crl_url}/{k}`). Set, the
+    /// authority publishes CRLs there (the URL's path is served).
     pub crl_url: Option<String>,
     /// Longest leaf validity in days (default 90).
     pub max_validity_days: Option<u64>,
+}
+
+/// CRL publication (`[crl]`; needs `issuer.crl_url`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlConfig {
+    /// thisUpdate to nextUpdate, hours (default 24); regenerated at two thirds of it.
+    pub validity_hours: Option<u64>,
+    /// Shards for new certificates (default 1).
+    pub shards: Option<u32>,
+    /// How long a revoked certificate stays listed after its notAfter, hours (default 24).
+    pub keep_after_expiry_hours: Option<u64>,
+}
+
+/// The admin API (`[admin]`): off unless a token is configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Where the bearer token comes from: `env:NAME` or `file:PATH` (never inline).
+    pub token: String,
 }
 
 /// One provisioner.
@@ -377,14 +410,55 @@ impl Config {
             .max_validity_days
             .map(|d| Duration::from_secs(d * 24 * 3600))
             .unwrap_or(DEFAULT_MAX_VALIDITY);
-        Issuer::new(
+        let mut built = Issuer::new(
             open_key(&issuer.key)?,
             first,
             certs,
             issuer.crl_url.clone(),
             max,
-        )
-        .map(Some)
+        )?;
+        match (&issuer.crl_url, &self.crl) {
+            (Some(url), crl) => {
+                let hours = |h: Option<u64>, default: Duration| {
+                    h.map(|h| Duration::from_secs(h * 3600)).unwrap_or(default)
+                };
+                let shards = crl.as_ref().and_then(|c| c.shards).unwrap_or(1);
+                let policy = CrlPolicy::new(
+                    url,
+                    std::num::NonZeroU32::new(shards).ok_or("crl.shards must be at least 1")?,
+                    hours(
+                        crl.as_ref().and_then(|c| c.validity_hours),
+                        CrlPolicy::DEFAULT_VALIDITY,
+                    ),
+                    hours(
+                        crl.as_ref().and_then(|c| c.keep_after_expiry_hours),
+                        CrlPolicy::DEFAULT_KEEP_AFTER_EXPIRY,
+                    ),
+                )
+                .map_err(|e| format!("[crl]: {e}"))?;
+                built = built.with_crl(policy);
+            }
+            (None, Some(_)) => return Err("[crl] needs issuer.crl_url".into()),
+            (None, None) => {}
+        }
+        Ok(Some(built))
+    }
+
+    /// SHA-256 of the admin API's bearer token, read from its source.
+    pub fn admin_token_sha256(&self) -> Result<Option<[u8; 32]>, String> {
+        let Some(admin) = &self.admin else {
+            return Ok(None);
+        };
+        let source = SecretSource::parse(&admin.token).map_err(|e| format!("admin token: {e}"))?;
+        let token = source.read().map_err(|e| format!("admin token: {e}"))?;
+        let token = token.expose().trim();
+        if token.len() < 16 {
+            return Err("admin token: at least 16 characters".into());
+        }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        Ok(Some(out))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Issuance: the Wire leaf of protocol doc §7.3 and the standard provisioner's TLS server leaf,
 //! each built from its e2ei-core profile, checked against it, and signed through e2ei-signer by
-//! the intermediate (a file, PKCS#11 or YubiKey key alike).
+//! the intermediate (a file, PKCS#11 or YubiKey key alike). With a CRL policy each leaf's
+//! distribution point is its shard's (chosen from its serial), and the issuer signs the CRLs.
 
 use std::time::Duration;
 
@@ -9,7 +10,11 @@ use e2ei_core::profile::{
     IssuerRef, Profile, TlsLeafExpectations, WireLeafExpectations, check, check_tls_server_leaf,
     tls_server_leaf_parts, wire_leaf_parts,
 };
-use e2ei_core::x509::{ToBeSigned, certificate_public_key, certificate_to_pem, validity};
+use e2ei_core::x509::{
+    CertificateParts, ToBeSigned, certificate_public_key, certificate_to_pem,
+    crl_distribution_points, validity,
+};
+use e2ei_crl::Sharding;
 use e2ei_signer::Signer;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
@@ -25,6 +30,49 @@ pub struct Issuer {
     chain: Vec<Certificate>,
     crl_url: Option<String>,
     max_validity: Duration,
+    crl: Option<CrlPolicy>,
+}
+
+/// How the issuer's CRLs are published (issue: revocation and the CRL publisher).
+#[derive(Debug, Clone)]
+pub struct CrlPolicy {
+    /// Shards, their distribution points (the `crl_url` for shard 0, `crl_url/{k}` for the
+    /// others) and how long entries stay after expiry.
+    pub sharding: Sharding,
+    /// thisUpdate to nextUpdate.
+    pub validity: Duration,
+}
+
+impl CrlPolicy {
+    /// Default CRL lifetime: a day.
+    pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+    /// Default time a revoked certificate stays listed after its notAfter: a day.
+    pub const DEFAULT_KEEP_AFTER_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+
+    /// A policy for CRLs at `crl_url` (shard 0) in `shards` shards.
+    pub fn new(
+        crl_url: &str,
+        shards: std::num::NonZeroU32,
+        validity: Duration,
+        keep_after_expiry: Duration,
+    ) -> Result<Self, String> {
+        if validity < Duration::from_secs(60) {
+            return Err("CRL validity must be at least a minute".into());
+        }
+        let grace = time::Duration::try_from(keep_after_expiry).map_err(|e| e.to_string())?;
+        let sharding = Sharding::new(
+            shards,
+            &format!("{}/{{shard}}", crl_url.trim_end_matches('/')),
+            grace,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Self { sharding, validity })
+    }
+
+    /// When a CRL should be made anew: at two thirds of its validity.
+    pub fn refresh_after(&self) -> Duration {
+        self.validity * 2 / 3
+    }
 }
 
 impl Issuer {
@@ -50,7 +98,42 @@ impl Issuer {
             chain,
             crl_url,
             max_validity,
+            crl: None,
         })
+    }
+
+    /// Publishes CRLs by `policy`; leaves get the distribution point of their shard.
+    pub fn with_crl(mut self, policy: CrlPolicy) -> Self {
+        self.crl = Some(policy);
+        self
+    }
+
+    /// The CRL publication policy, if CRLs are published.
+    pub fn crl_policy(&self) -> Option<&CrlPolicy> {
+        self.crl.as_ref()
+    }
+
+    /// Signs a CRL of this issuer (checked against the CRL profile first).
+    pub fn sign_crl(&self, parts: e2ei_crl::CrlParts) -> Result<e2ei_crl::SignedCrl, String> {
+        e2ei_crl::sign_crl(parts, &self.signer).map_err(|e| e.to_string())
+    }
+
+    /// The leaf's CRL distribution point: its shard's with a CRL policy (chosen from its
+    /// serial), else the configured `crl_url`; returns the shard.
+    fn add_distribution_point(&self, parts: &mut CertificateParts) -> Result<u32, String> {
+        let (shard, url) = match (&self.crl, &self.crl_url) {
+            (Some(policy), _) => {
+                let shard = policy.sharding.shard_of(parts.serial.as_bytes());
+                (shard.get(), Some(policy.sharding.distribution_point(shard)))
+            }
+            (None, url) => (0, url.clone()),
+        };
+        if let Some(url) = url {
+            parts
+                .extensions
+                .push(crl_distribution_points(&[url]).map_err(|e| e.to_string())?);
+        }
+        Ok(shard)
     }
 
     /// The issuing certificate.
@@ -82,16 +165,11 @@ impl Issuer {
         key: PublicKey,
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
-    ) -> Result<Certificate, String> {
+    ) -> Result<(Certificate, u32), String> {
         let window = validity(not_before, not_after).map_err(|e| e.to_string())?;
-        let parts = wire_leaf_parts(
-            identity,
-            key,
-            &self.certificate,
-            window,
-            self.crl_url.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        let mut parts = wire_leaf_parts(identity, key, &self.certificate, window, None)
+            .map_err(|e| e.to_string())?;
+        let shard = self.add_distribution_point(&mut parts)?;
         let tbs = ToBeSigned::new(parts).map_err(|e| e.to_string())?;
         check(
             Profile::WireLeaf,
@@ -100,7 +178,7 @@ impl Issuer {
             Some(identity),
         )
         .map_err(|e| e.to_string())?;
-        self.sign(tbs)
+        Ok((self.sign(tbs)?, shard))
     }
 
     /// Builds, checks and signs a TLS server leaf for `key` and the names of `expect`.
@@ -110,16 +188,11 @@ impl Issuer {
         key: PublicKey,
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
-    ) -> Result<Certificate, String> {
+    ) -> Result<(Certificate, u32), String> {
         let window = validity(not_before, not_after).map_err(|e| e.to_string())?;
-        let parts = tls_server_leaf_parts(
-            expect,
-            key,
-            &self.certificate,
-            window,
-            self.crl_url.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        let mut parts = tls_server_leaf_parts(expect, key, &self.certificate, window, None)
+            .map_err(|e| e.to_string())?;
+        let shard = self.add_distribution_point(&mut parts)?;
         let tbs = ToBeSigned::new(parts).map_err(|e| e.to_string())?;
         check_tls_server_leaf(
             tbs.parsed(),
@@ -127,7 +200,7 @@ impl Issuer {
             expect,
         )
         .map_err(|e| e.to_string())?;
-        self.sign(tbs)
+        Ok((self.sign(tbs)?, shard))
     }
 
     /// Signs a checked TBS (the signer verifies its own signature before returning it).

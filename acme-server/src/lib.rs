@@ -4,14 +4,17 @@
 //! Built so far: directories per provisioner, nonces, accounts (create, find, update,
 //! deactivate, key rollover, external account binding), Wire orders with `wire-dpop-01` and
 //! `wire-oidc-01`, standard orders for DNS names with `http-01`, `dns-01` and `tls-alpn-01`
-//! ([`standard`], [`validation`]), finalize and issuance, certificate download, revocation,
-//! `/roots.pem`; the `e2ei-acme-server` binary.
+//! ([`standard`], [`validation`]), finalize and issuance, certificate download, revocation
+//! through one path ([`revocation`]: ACME revokeCert and the admin API), CRL publishing
+//! ([`publisher`]), `/roots.pem`, `/federation`; the `e2ei-acme-server` binary.
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod issuer;
 pub mod oidc;
+pub mod publisher;
+pub mod revocation;
 pub mod standard;
 pub mod store;
 pub mod validation;

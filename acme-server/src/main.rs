@@ -59,6 +59,7 @@ fn run(config: Config) -> Result<(), String> {
         .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
         .transpose()?;
     let federation = config.federation()?;
+    let admin_token_sha256 = config.admin_token_sha256()?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let store = Store::connect(&config.database, settings.nonce_ttl)
@@ -72,8 +73,14 @@ fn run(config: Config) -> Result<(), String> {
             roots_pem,
             federation,
             metrics: e2ei_acme_server::app::new_metrics(),
+            crl_wake: Default::default(),
+            admin_token_sha256,
         });
         tokio::spawn(reclaim_stale_orders(state.clone()));
+        tokio::spawn(e2ei_acme_server::publisher::run(
+            state.clone(),
+            std::time::Duration::from_secs(10),
+        ));
         tracing::info!(base_url = %config.base_url, "authority starting");
         serve(api::router(state), config.listen, config.tls.as_ref()).await
     })

@@ -1753,3 +1753,368 @@ async fn a_leaf_never_outlives_its_issuer() {
         .as_secs() as i64;
     assert_eq!(leaf_end, issuer_end);
 }
+
+// ---- CRL publishing and the admin API (revocation issue) ----
+
+/// A world whose authority publishes CRLs in `shards` shards at `{BASE}/crl`.
+async fn crl_world(database: Database, shards: u32) -> Option<World> {
+    World::with_options(database, common::TestPki::new(), |o| {
+        o.crl_shards = Some(shards);
+    })
+    .await
+}
+
+impl World {
+    /// An issued leaf (base64url DER), with its serial bytes and its issuing intermediate.
+    async fn issued_with_issuer(&self) -> (String, Vec<u8>, x509_cert::Certificate) {
+        use base64::Engine;
+        use der::{Decode, Encode};
+        let order = self.ready_order().await;
+        let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
+        let done = self.finalize(&order, self.csr(&mls_key, |_, _| {})).await;
+        let chain = self
+            .post(done.body["certificate"].as_str().unwrap(), None)
+            .await;
+        let chain = e2ei_core::x509::certificates_from_pem_or_der(chain.text.as_bytes()).unwrap();
+        let der = chain[0].to_der().unwrap();
+        let leaf = x509_cert::Certificate::from_der(&der).unwrap();
+        (
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der),
+            leaf.tbs_certificate().serial_number().as_bytes().to_vec(),
+            chain[1].clone(),
+        )
+    }
+
+    /// `GET path` for a CRL: the reply and, when 200, the CRL verified against `issuer`.
+    async fn fetch_crl(
+        &self,
+        path: &str,
+        issuer: &x509_cert::Certificate,
+    ) -> (Reply, Option<e2ei_crl::VerifiedCrl>) {
+        use axum::http::Method;
+        let reply = self.authority.get(path, Method::GET).await;
+        let verified = (reply.status == StatusCode::OK).then(|| {
+            let bytes = reply_bytes(&reply);
+            e2ei_crl::verify_crl(&bytes, issuer, time::OffsetDateTime::now_utc()).unwrap()
+        });
+        (reply, verified)
+    }
+
+    async fn admin(&self, token: Option<&str>, body: Value) -> Reply {
+        use axum::body::Body;
+        use axum::http::{Method, Request};
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/admin/revocations")
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        self.authority
+            .send(request.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+}
+
+/// The raw body of a reply (a CRL is not text).
+fn reply_bytes(reply: &Reply) -> Vec<u8> {
+    reply.raw.clone()
+}
+
+async fn crl_lists_revoked_certificates_and_verifies_against_its_issuer(w: World) {
+    let (first, first_serial, intermediate) = w.issued_with_issuer().await;
+    let (_, second_serial, _) = w.issued_with_issuer().await;
+    let (reply, crl) = w.fetch_crl("/crl", &intermediate).await;
+    assert_eq!(reply.header("content-type"), Some("application/pkix-crl"));
+    let crl = crl.unwrap();
+    assert!(crl.index().is_empty());
+    let before = crl.crl_number().to_u64().unwrap();
+    assert_eq!(crl.distribution_points(), [format!("{BASE}/crl")]);
+
+    assert_eq!(
+        w.revoke(&w.account, &w.kid(), &first, Some(1)).await.status,
+        StatusCode::OK
+    );
+    let (reply, crl) = w.fetch_crl("/crl", &intermediate).await;
+    let crl = crl.unwrap();
+    assert!(
+        crl.crl_number().to_u64().unwrap() > before,
+        "the number grows"
+    );
+    let listed = crl
+        .index()
+        .is_revoked(&first_serial)
+        .expect("the revoked leaf is listed");
+    assert_eq!(
+        listed.reason(),
+        Some(e2ei_core::x509::CrlReason::KeyCompromise)
+    );
+    assert!(crl.index().is_revoked(&second_serial).is_none());
+    // Caching: bounded by nextUpdate, revalidated by ETag.
+    let max_age: i64 = reply
+        .header("cache-control")
+        .unwrap()
+        .rsplit("max-age=")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let left =
+        crl.next_update().unix_timestamp() - time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(max_age > 0 && max_age <= left + 1, "{max_age} vs {left}");
+    assert!(reply.header("last-modified").unwrap().ends_with(" GMT"));
+    let etag = reply.header("etag").unwrap().to_owned();
+    let again = {
+        use axum::body::Body;
+        use axum::http::Request;
+        w.authority
+            .send(
+                Request::builder()
+                    .uri("/crl")
+                    .header("if-none-match", &etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+    };
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    // Nothing new: the same bytes (no regeneration on every request).
+    let (same, _) = w.fetch_crl("/crl", &intermediate).await;
+    assert_eq!(same.header("etag"), Some(etag.as_str()));
+    assert_eq!(
+        w.authority
+            .get("/crl/1", axum::http::Method::GET)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn admin_api_revokes_by_serial_client_and_handle(w: World) {
+    use common::ADMIN_TOKEN;
+    let (leaf, serial, intermediate) = w.issued_with_issuer().await;
+    let serial_hex = hex::encode(&serial);
+    // Authorisation first.
+    let body = json!({ "serial": serial_hex });
+    for token in [None, Some("wrong token wrong token")] {
+        let reply = w.admin(token, body.clone()).await;
+        assert_eq!(
+            (reply.status, reply.problem()),
+            (StatusCode::UNAUTHORIZED, "unauthorized")
+        );
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    }
+    // Bad requests change nothing.
+    for (bad, status, problem) in [
+        (json!({}), StatusCode::BAD_REQUEST, "malformed"),
+        (
+            json!({ "serial": serial_hex, "handle": "wireapp://%40alice_wire@wire.example.com" }),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            json!({ "serial": "not hex" }),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            json!({ "serial": serial_hex, "reason": 2 }),
+            StatusCode::BAD_REQUEST,
+            "badRevocationReason",
+        ),
+        (
+            json!({ "serial": serial_hex, "reason": "cACompromise" }),
+            StatusCode::BAD_REQUEST,
+            "badRevocationReason",
+        ),
+        (
+            json!({ "serial": "0badc0de" }),
+            StatusCode::NOT_FOUND,
+            "malformed",
+        ),
+        (
+            json!({ "client_id": "not a client id" }),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+    ] {
+        let reply = w.admin(Some(ADMIN_TOKEN), bad.clone()).await;
+        assert_eq!((reply.status, reply.problem()), (status, problem), "{bad}");
+    }
+    let (_, crl) = w.fetch_crl("/crl", &intermediate).await;
+    assert!(
+        crl.unwrap().index().is_empty(),
+        "the refused requests revoked nothing"
+    );
+
+    let reply = w
+        .admin(
+            Some(ADMIN_TOKEN),
+            json!({ "serial": serial_hex, "reason": "keyCompromise" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["revoked"][0]["serial"], serial_hex);
+    let again = w
+        .admin(Some(ADMIN_TOKEN), json!({ "serial": serial_hex }))
+        .await;
+    assert_eq!(again.problem(), "alreadyRevoked");
+
+    // By device and by user: every certificate of the client / of the handle.
+    let (_, second, _) = w.issued_with_issuer().await;
+    let (_, third, _) = w.issued_with_issuer().await;
+    let reply = w
+        .admin(
+            Some(ADMIN_TOKEN),
+            json!({ "client_id": w.client_id.to_uri(), "reason": 4 }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["revoked"].as_array().unwrap().len(), 2);
+    assert_eq!(reply.body["already_revoked"].as_array().unwrap().len(), 1);
+    let (_, fourth, _) = w.issued_with_issuer().await;
+    let reply = w
+        .admin(
+            Some(ADMIN_TOKEN),
+            json!({ "handle": w.ids.handle().to_uri() }),
+        )
+        .await;
+    assert_eq!(
+        reply.body["revoked"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        reply.body
+    );
+    let (_, crl) = w.fetch_crl("/crl", &intermediate).await;
+    let crl = crl.unwrap();
+    for s in [&serial, &second, &third, &fourth] {
+        assert!(crl.index().is_revoked(s).is_some());
+    }
+    // Both sources share one record: ACME revokeCert now finds it revoked.
+    let reply = w.revoke(&w.account, &w.kid(), &leaf, None).await;
+    assert_eq!(reply.problem(), "alreadyRevoked");
+}
+
+async fn crl_shards_partition_revocations(w: World) {
+    let mut issued = Vec::new();
+    for _ in 0..6 {
+        issued.push(w.issued_with_issuer().await);
+    }
+    let intermediate = issued[0].2.clone();
+    for (leaf, _, _) in &issued {
+        assert_eq!(
+            w.revoke(&w.account, &w.kid(), leaf, None).await.status,
+            StatusCode::OK
+        );
+    }
+    let mut seen = 0;
+    for (path, shard) in [("/crl", 0u32), ("/crl/1", 1), ("/crl/2", 2)] {
+        let (_, crl) = w.fetch_crl(path, &intermediate).await;
+        let crl = crl.unwrap();
+        assert_eq!(crl.distribution_points(), [format!("{BASE}{path}")]);
+        for (leaf, serial, _) in &issued {
+            use base64::Engine;
+            use der::Decode;
+            let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(leaf)
+                .unwrap();
+            let cert = x509_cert::Certificate::from_der(&der).unwrap();
+            let dp = distribution_points(&cert);
+            let in_this_shard = dp == [format!("{BASE}{path}")];
+            assert_eq!(
+                crl.index().is_revoked(serial).is_some(),
+                in_this_shard,
+                "shard {shard}"
+            );
+            if in_this_shard {
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        issued.len(),
+        "every revoked serial is in exactly one shard's CRL"
+    );
+    for bad in ["/crl/3", "/crl/01", "/crl/x", "/crl/0"] {
+        assert_eq!(
+            w.authority.get(bad, axum::http::Method::GET).await.status,
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
+    }
+}
+
+async fn a_failed_regeneration_keeps_the_last_crl_and_its_number(w: World) {
+    let (leaf, serial, intermediate) = w.issued_with_issuer().await;
+    let (good, crl) = w.fetch_crl("/crl", &intermediate).await;
+    let number = crl.unwrap().crl_number().to_u64().unwrap();
+    w.revoke(&w.account, &w.kid(), &leaf, None).await;
+    // Signing fails part-way (the HSM went away): nothing is stored.
+    let failed = e2ei_acme_server::publisher::publish_with(&w.authority.state, |_, _| {
+        Err("the token is gone".to_owned())
+    })
+    .await;
+    assert!(failed.is_err());
+    let stored = w.authority.state.store.crl(0).await.unwrap().unwrap();
+    assert_eq!(stored.crl_number, number);
+    assert_eq!(Some(stored.etag.as_str()), good.header("etag"));
+    // The next attempt publishes, with a higher number.
+    let (_, crl) = w.fetch_crl("/crl", &intermediate).await;
+    let crl = crl.unwrap();
+    assert!(crl.crl_number().to_u64().unwrap() > number);
+    assert!(crl.index().is_revoked(&serial).is_some());
+}
+
+macro_rules! crl_on_both_databases {
+    ($shards:expr; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    if let Some(w) = super::crl_world(super::Database::Sqlite, $shards).await {
+                        super::$name(w).await;
+                    }
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(w) = super::crl_world(super::Database::Postgres, $shards).await {
+                        super::$name(w).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+crl_on_both_databases!(1;
+    crl_lists_revoked_certificates_and_verifies_against_its_issuer,
+    admin_api_revokes_by_serial_client_and_handle,
+    a_failed_regeneration_keeps_the_last_crl_and_its_number,
+);
+crl_on_both_databases!(3; crl_shards_partition_revocations);
+
+/// The fullName URIs of a certificate's cRLDistributionPoints.
+fn distribution_points(cert: &x509_cert::Certificate) -> Vec<String> {
+    use der::Decode;
+    use x509_cert::ext::pkix::CrlDistributionPoints;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    let mut out = Vec::new();
+    for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
+        if ext.extn_id == e2ei_core::oid::CRL_DISTRIBUTION_POINTS {
+            for dp in CrlDistributionPoints::from_der(ext.extn_value.as_bytes())
+                .unwrap()
+                .0
+            {
+                if let Some(DistributionPointName::FullName(names)) = dp.distribution_point {
+                    for name in names {
+                        if let GeneralName::UniformResourceIdentifier(uri) = name {
+                            out.push(uri.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}

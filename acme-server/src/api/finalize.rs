@@ -36,7 +36,7 @@ use x509_cert::request::CertReq;
 use super::orders::owned_order_for;
 use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
 use crate::app::{AppState, ProvisionerKind, SharedState};
-use crate::store::{CertificateRow, OrderRow, random_token};
+use crate::store::{CertificateRow, CertificateSubject, OrderRow, random_token};
 
 /// `Content-Type` of the certificate chain.
 pub(super) const PEM_CHAIN: &str = "application/pem-certificate-chain";
@@ -83,7 +83,7 @@ pub(super) async fn finalize(
     })?;
     let (csr, key) = parse_csr(&request.csr, &account.jwk)?;
     let cap = issuer.max_validity();
-    let (leaf, default, max) = match &p.kind {
+    let (leaf_kind, default, max) = match &p.kind {
         ProvisionerKind::Wire(wire) => (
             Leaf::Wire(check_wire_csr(&order, &csr)?),
             wire.validity.default.min(cap),
@@ -105,12 +105,12 @@ pub(super) async fn finalize(
     let (not_before, not_after) = leaf_window(&order, now, default, max);
     // A leaf never outlives its issuer (RFC 5280 path validation would reject it).
     let not_after = not_after.min(issuer.not_after());
-    let issued = match &leaf {
+    let issued = match &leaf_kind {
         Leaf::Wire(identity) => issuer.issue_wire_leaf(identity, key, not_before, not_after),
         Leaf::Tls(names) => issuer.issue_tls_leaf(names, key, not_before, not_after),
     }
-    .and_then(|leaf| Ok((issuer.chain_pem(&leaf)?, leaf)));
-    let (chain_pem, leaf) = match issued {
+    .and_then(|(leaf, shard)| Ok((issuer.chain_pem(&leaf)?, leaf, shard)));
+    let (chain_pem, leaf, shard) = match issued {
         Ok(done) => done,
         Err(e) => {
             tracing::error!(error = %e, order = %order.id, "issuance failed");
@@ -128,7 +128,23 @@ pub(super) async fn finalize(
         chain_pem,
         not_after: not_after.unix_timestamp(),
     };
-    state.store.record_certificate(&cert, state.now()).await?;
+    let subject = match &leaf_kind {
+        Leaf::Wire(identity) => CertificateSubject {
+            shard,
+            client_id: ClientId::from_uri(&identity.client_id_uri)
+                .ok()
+                .map(|c| c.to_uri()),
+            handle: Some(identity.handle_uri.clone()),
+        },
+        Leaf::Tls(_) => CertificateSubject {
+            shard,
+            ..CertificateSubject::default()
+        },
+    };
+    state
+        .store
+        .record_certificate(&cert, &subject, state.now())
+        .await?;
     state.metrics.inc(
         super::CERTIFICATES_ISSUED,
         "Certificates issued.",

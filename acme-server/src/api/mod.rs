@@ -18,6 +18,8 @@ use crate::app::{AppState, Provisioner, SharedState};
 use crate::store::AccountRow;
 
 mod accounts;
+mod admin;
+mod crl;
 mod directory;
 mod finalize;
 pub(crate) mod limits;
@@ -57,8 +59,14 @@ pub fn router(state: SharedState) -> Router {
             acme_headers,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
-    Router::new()
-        .route("/healthz", get(healthz))
+    let mut root = Router::new();
+    if let Some(path) = crl_path(&state) {
+        root = root
+            .route(&path, get(crl::first_shard))
+            .route(&format!("{path}/{{shard}}"), get(crl::shard));
+    }
+    root.route("/healthz", get(healthz))
+        .route("/admin/revocations", post(admin::revocations))
         .route("/metrics", get(metrics))
         .route("/roots.pem", get(roots))
         .route("/federation", get(federation))
@@ -73,6 +81,20 @@ pub fn router(state: SharedState) -> Router {
             limits::client_ip,
         ))
         .with_state(state)
+}
+
+/// The path of the configured CRL URL, where the CRLs are served.
+fn crl_path(state: &AppState) -> Option<String> {
+    let policy = state.issuer.as_ref()?.crl_policy()?;
+    let url = policy
+        .sharding
+        .distribution_point(e2ei_crl::ShardId::new(0));
+    let path = url::Url::parse(&url)
+        .ok()?
+        .path()
+        .trim_end_matches('/')
+        .to_owned();
+    (!path.is_empty()).then_some(path)
 }
 
 /// `GET /healthz`: 200 while the database answers, 503 otherwise (load balancers take the

@@ -18,10 +18,7 @@ use x509_cert::Certificate;
 use super::{AcmeError, AcmeResult, KeyMode, authenticate, provisioner};
 use crate::app::SharedState;
 
-/// Reason codes a subscriber may give: unspecified, keyCompromise, affiliationChanged,
-/// superseded, cessationOfOperation, privilegeWithdrawn (not cACompromise, certificateHold,
-/// removeFromCRL, aACompromise).
-const ALLOWED_REASONS: [u8; 6] = [0, 1, 3, 4, 5, 9];
+use crate::revocation::{ALLOWED_REASONS, RevocationSource, revoke_certificate};
 
 pub(super) async fn revoke_cert(
     State(state): State<SharedState>,
@@ -87,10 +84,14 @@ pub(super) async fn revoke_cert(
         }
     }
     if revoked
-        || !state
-            .store
-            .revoke_certificate(&stored.id, reason, state.now())
-            .await?
+        || !revoke_certificate(
+            &state,
+            &stored.id,
+            &stored.serial,
+            reason,
+            RevocationSource::Acme,
+        )
+        .await?
     {
         return Err(Problem::new(
             ProblemType::AlreadyRevoked,
@@ -98,6 +99,5 @@ pub(super) async fn revoke_cert(
         )
         .into());
     }
-    tracing::info!(serial = %stored.serial, reason, "certificate revoked");
     Ok(StatusCode::OK.into_response())
 }

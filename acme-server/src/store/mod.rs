@@ -10,9 +10,13 @@ use e2ei_core::jwk::Jwk;
 use e2ei_sqlstore::{Db, Migration};
 use sqlx::Row;
 
+mod crls;
 mod limits;
 mod orders;
 
+pub use crls::{
+    CertificateKey, CertificateSubject, PublishOutcome, RevocationRow, RevokeOutcome, StoredCrl,
+};
 pub use limits::RateVerdict;
 pub use orders::{AuthzRow, CertificateRow, ChallengeRow, NewAuthz, OrderRow};
 
@@ -37,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "limits_renewal",
         sql: include_str!("../../migrations/0004_limits_renewal.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "crls",
+        sql: include_str!("../../migrations/0005_crls.sql"),
     },
 ];
 

@@ -491,12 +491,13 @@ impl Store {
     pub async fn record_certificate(
         &self,
         cert: &CertificateRow,
+        subject: &super::CertificateSubject,
         now: i64,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
-            "INSERT INTO certificates (id, provisioner, order_id, account_id, serial, chain_pem, not_after, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO certificates (id, provisioner, order_id, account_id, serial, chain_pem, not_after, created_at, shard, client_id, handle) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&cert.id)
         .bind(&cert.provisioner)
@@ -506,6 +507,9 @@ impl Store {
         .bind(&cert.chain_pem)
         .bind(cert.not_after)
         .bind(now)
+        .bind(i64::from(subject.shard))
+        .bind(subject.client_id.as_deref())
+        .bind(subject.handle.as_deref())
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE orders SET status = $1, certificate_id = $2 WHERE id = $3")
@@ -582,15 +586,24 @@ impl Store {
         reason: u8,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
         let done = sqlx::query(
             "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(i64::from(reason))
         .bind(id)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // The CRL publisher sees that a revocation awaits publication.
+        sqlx::query("UPDATE crl_state SET revocations = revocations + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Deactivates an authorization (and so invalidates its pending order).

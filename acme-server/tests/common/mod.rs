@@ -29,12 +29,22 @@ use zeroize::Zeroizing;
 pub const BASE: &str = "https://acme.wire.example.com";
 pub const EAB_KEY: &[u8] = b"an external account binding key!";
 
+/// The admin API token of test authorities.
+pub const ADMIN_TOKEN: &str = "an admin token for the tests";
+
+pub fn admin_token_sha256() -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ADMIN_TOKEN.as_bytes());
+    digest.as_ref().try_into().unwrap()
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
     /// The raw body (PEM chains are not JSON).
     pub text: String,
+    /// The body's bytes (CRLs are not text).
+    pub raw: Vec<u8>,
 }
 
 impl Reply {
@@ -63,6 +73,8 @@ pub struct Options {
     pub standard: Option<StandardSettings>,
     /// The Wire provisioner's leaf validity bounds.
     pub wire_validity: LeafValidity,
+    /// Publish CRLs in this many shards at `https://acme.wire.example.com/crl`.
+    pub crl_shards: Option<u32>,
 }
 
 impl Default for Options {
@@ -77,6 +89,7 @@ impl Default for Options {
             federation: Vec::new(),
             standard: None,
             wire_validity: LeafValidity::wire(),
+            crl_shards: None,
         }
     }
 }
@@ -147,6 +160,7 @@ impl Authority {
             federation,
             standard,
             wire_validity,
+            crl_shards,
         } = options;
         // Unless a test validates, the standard provisioners ask a resolver nobody runs.
         let standard = standard.unwrap_or_else(|| {
@@ -203,6 +217,20 @@ impl Authority {
             stale_processing_secs: e2ei_acme_server::app::DEFAULT_STALE_PROCESSING_SECS,
             client_ip_header,
         };
+        let issuer = match crl_shards {
+            Some(shards) => issuer.map(|i| {
+                i.with_crl(
+                    e2ei_acme_server::issuer::CrlPolicy::new(
+                        &format!("{BASE}/crl"),
+                        std::num::NonZeroU32::new(shards).unwrap(),
+                        std::time::Duration::from_secs(24 * 3600),
+                        std::time::Duration::from_secs(24 * 3600),
+                    )
+                    .unwrap(),
+                )
+            }),
+            None => issuer,
+        };
         let state = Arc::new(AppState {
             store: Store::connect(&url, DEFAULT_NONCE_TTL).await.unwrap(),
             settings,
@@ -211,6 +239,8 @@ impl Authority {
             roots_pem: None,
             federation,
             metrics: e2ei_acme_server::app::new_metrics(),
+            crl_wake: Default::default(),
+            admin_token_sha256: Some(admin_token_sha256()),
         });
         Some(Self {
             router: api::router(state.clone()),
@@ -226,6 +256,7 @@ impl Authority {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
+            raw: bytes.to_vec(),
             text: String::from_utf8_lossy(&bytes).into_owned(),
             status,
             headers,
