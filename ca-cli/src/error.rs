@@ -34,4 +34,6 @@ pub(crate) enum CliError {
     Verify(#[from] PathError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Remote(String),
 }

@@ -1,5 +1,6 @@
 //! `e2ei-ca`: key ceremonies for an e2ei PKI — keys, the root, intermediates with name
-//! constraints, cross-signing for federation, offline CRLs — plus `inspect` and `verify`.
+//! constraints, cross-signing for federation, offline CRLs — plus `inspect`, `verify` and
+//! `revoke` (at a running authority).
 //!
 //! Each ceremony reads one reviewable TOML file, refuses to overwrite outputs, checks what it
 //! is about to sign against its profile, and writes a transcript next to its outputs. PINs and
@@ -16,6 +17,7 @@ mod config;
 mod error;
 mod inspect;
 mod output;
+mod revoke;
 mod verify;
 
 use error::CliError;
@@ -51,6 +53,8 @@ enum Command {
     },
     /// Verify a certificate chain (URI name constraints enforced), optionally with CRLs.
     Verify(verify::VerifyArgs),
+    /// Revoke certificates at a running authority (admin API): by serial, client id or handle.
+    Revoke(revoke::RevokeArgs),
 }
 
 #[derive(clap::Args)]
@@ -119,6 +123,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             return Ok(());
         }
         Command::Verify(args) => return verify::run(&args, cli.json),
+        Command::Revoke(args) => return revoke::run(&args, cli.json),
     };
     print_report(cli.json, &report);
     Ok(())

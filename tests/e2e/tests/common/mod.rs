@@ -51,9 +51,11 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The two service binaries, built from this workspace.
-struct Binaries {
-    backend: PathBuf,
-    acme: PathBuf,
+pub struct Binaries {
+    pub backend: PathBuf,
+    pub acme: PathBuf,
+    /// The ceremony CLI (`e2ei-ca revoke`).
+    pub ca: PathBuf,
 }
 
 /// The `e2ei-backend` and `e2ei-acme-server` binaries exactly as `cargo test --workspace`
@@ -65,7 +67,7 @@ struct Binaries {
 /// (dev-dependencies are unified only for test builds) and compile a second copy of much of the
 /// workspace. The links keep what was built here: the shared target directory's `debug/`
 /// copies may be replaced by other checkouts' builds at any time.
-fn binaries() -> &'static Binaries {
+pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
         let out = Command::new(env!("CARGO"))
@@ -115,6 +117,7 @@ fn binaries() -> &'static Binaries {
         Binaries {
             backend: keep("e2ei-backend"),
             acme: keep("e2ei-acme-server"),
+            ca: keep("e2ei-ca"),
         }
     })
 }
@@ -511,10 +514,27 @@ impl Stack {
 
     /// Starts the stack `options` describe.
     pub async fn start_with(options: StackOptions) -> Option<Self> {
+        Self::start_with_files(options, &[]).await
+    }
+
+    /// As [`Self::start_with`], first writing `files` (name, contents; mode 0600) into the
+    /// stack's directory, e.g. secrets its configuration reads.
+    pub async fn start_with_files(options: StackOptions, files: &[(&str, &str)]) -> Option<Self> {
         let idp_issuer = options.idp_issuer.as_str();
         let bins = binaries();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path();
+        for (name, contents) in files {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path.join(name))
+                .unwrap();
+            file.write_all(contents.as_bytes()).unwrap();
+        }
         let tls_ca_pem = create_tls(path)?;
         let pki = Pki::create(path);
 
