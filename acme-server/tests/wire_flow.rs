@@ -2118,3 +2118,98 @@ fn distribution_points(cert: &x509_cert::Certificate) -> Vec<String> {
     }
     out
 }
+
+/// A clock the test moves forward.
+#[derive(Default)]
+struct MovableClock(std::sync::atomic::AtomicI64);
+
+impl MovableClock {
+    fn advance(&self, seconds: i64) {
+        self.0
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for MovableClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+            + time::Duration::seconds(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// A CRL world on SQLite whose authority runs on `clock`.
+async fn crl_world_with_clock(clock: Arc<MovableClock>) -> Option<World> {
+    World::with_options(Database::Sqlite, common::TestPki::new(), |o| {
+        o.crl_shards = Some(1);
+        o.clock = clock;
+    })
+    .await
+}
+
+fn crl_number_of(reply: &Reply) -> u64 {
+    use der::Decode;
+    let crl: x509_cert::crl::CertificateList = Decode::from_der(&reply.raw).unwrap();
+    let number = crl
+        .tbs_cert_list
+        .crl_extensions
+        .unwrap()
+        .into_iter()
+        .find(|e| e.extn_id.to_string() == "2.5.29.20")
+        .unwrap();
+    let n = der::asn1::Uint::from_der(number.extn_value.as_bytes()).unwrap();
+    n.as_bytes()
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+}
+
+#[tokio::test]
+async fn crl_is_made_anew_at_two_thirds_of_its_validity() {
+    use axum::http::Method;
+    let clock = Arc::new(MovableClock::default());
+    let Some(w) = crl_world_with_clock(clock.clone()).await else {
+        return;
+    };
+    let first = w.authority.get("/crl", Method::GET).await;
+    let number = crl_number_of(&first);
+    // Just before two thirds of the 24 h validity: the same CRL.
+    clock.advance(16 * 3600 - 60);
+    let same = w.authority.get("/crl", Method::GET).await;
+    assert_eq!(same.header("etag"), first.header("etag"));
+    // At two thirds: a new one.
+    clock.advance(60);
+    let fresh = w.authority.get("/crl", Method::GET).await;
+    assert!(crl_number_of(&fresh) > number);
+    assert_ne!(fresh.header("etag"), first.header("etag"));
+}
+
+#[tokio::test]
+async fn a_revoked_certificate_leaves_the_crl_a_while_after_it_expires() {
+    use axum::http::Method;
+    let clock = Arc::new(MovableClock::default());
+    let Some(w) = crl_world_with_clock(clock.clone()).await else {
+        return;
+    };
+    // A two-minute leaf, revoked at once.
+    let chain = w.issue_with_not_after(&rfc3339_in(120)).await;
+    let leaf = e2ei_core::x509::certificates_from_pem_or_der(chain.as_bytes()).unwrap()[0].clone();
+    let serial = leaf.tbs_certificate().serial_number().as_bytes().to_vec();
+    use base64::Engine;
+    use der::Encode;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(leaf.to_der().unwrap());
+    assert_eq!(
+        w.revoke(&w.account, &w.kid(), &b64, None).await.status,
+        StatusCode::OK
+    );
+    let listed = |reply: &Reply| {
+        let crl = e2ei_crl::CrlIn::from_der(&reply.raw).unwrap();
+        crl.revoked_entries()
+            .any(|e| e.unwrap().serial == serial.as_slice())
+    };
+    assert!(listed(&w.authority.get("/crl", Method::GET).await));
+    // Expired, but within the day of grace: still listed (a regeneration happens at 16 h).
+    clock.advance(17 * 3600);
+    assert!(listed(&w.authority.get("/crl", Method::GET).await));
+    // A day after its notAfter, the next CRL drops it.
+    clock.advance(16 * 3600);
+    assert!(!listed(&w.authority.get("/crl", Method::GET).await));
+}
