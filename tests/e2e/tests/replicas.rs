@@ -116,6 +116,19 @@ async fn two_replicas_on_one_postgresql_complete_200_enrollments() {
     assert_eq!(total, 2 * DEVICES_PER_USER * ENROLLMENTS_PER_DEVICE);
     assert_eq!(total, 200);
     assert_eq!(serials.len(), total, "every certificate has its own serial");
+    // One leader publishes the CRL; every replica serves the same stored bytes.
+    let mut served = Vec::new();
+    for replica in 0..2 {
+        let reply = stack
+            .http()
+            .get(format!("{}/crl", stack.acme_replica_url(replica)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        served.push(reply.bytes().await.unwrap());
+    }
+    assert_eq!(served[0], served[1], "both replicas serve the same CRL");
     // Both replicas did a large share of the work.
     for replica in 0..2 {
         let served = acme_requests_served(&stack, replica).await;
