@@ -481,31 +481,7 @@ fn check_with(
             }
         }
         Profile::WireLeaf => {
-            if let Some((_, bc)) = bc {
-                if bc.ca {
-                    v.push(Violation::BasicConstraints {
-                        expected: "CA:FALSE".into(),
-                        got: "CA:TRUE".into(),
-                    });
-                }
-            }
-            check_key_usage(v, ku, KeyUsages::DigitalSignature.into());
-            match find_extension::<ExtendedKeyUsage>(tbs, "extKeyUsage", v) {
-                None => v.push(Violation::MissingExtension("extKeyUsage")),
-                Some((_, eku)) => {
-                    if eku.0 != [oid::KP_CLIENT_AUTH] {
-                        v.push(Violation::ExtKeyUsage(format!(
-                            "must be exactly clientAuth, got {:?}",
-                            eku.0.iter().map(ToString::to_string).collect::<Vec<_>>()
-                        )));
-                    }
-                }
-            }
-            if let Some((_, dps)) =
-                find_extension::<CrlDistributionPoints>(tbs, "cRLDistributionPoints", v)
-            {
-                check_crl_dps(v, &dps);
-            }
+            check_leaf_basics(v, tbs, bc, ku, oid::KP_CLIENT_AUTH, "clientAuth");
             match leaf {
                 None => v.push(Violation::SubjectAltName(
                     "cannot be checked: no expected Wire identity given".into(),
@@ -514,32 +490,8 @@ fn check_with(
             }
         }
         Profile::TlsServerLeaf => {
-            if let Some((_, bc)) = bc {
-                if bc.ca {
-                    v.push(Violation::BasicConstraints {
-                        expected: "CA:FALSE".into(),
-                        got: "CA:TRUE".into(),
-                    });
-                }
-            }
             // The supported key types sign; none encrypts, so keyEncipherment has no place.
-            check_key_usage(v, ku, KeyUsages::DigitalSignature.into());
-            match find_extension::<ExtendedKeyUsage>(tbs, "extKeyUsage", v) {
-                None => v.push(Violation::MissingExtension("extKeyUsage")),
-                Some((_, eku)) => {
-                    if eku.0 != [oid::KP_SERVER_AUTH] {
-                        v.push(Violation::ExtKeyUsage(format!(
-                            "must be exactly serverAuth, got {:?}",
-                            eku.0.iter().map(ToString::to_string).collect::<Vec<_>>()
-                        )));
-                    }
-                }
-            }
-            if let Some((_, dps)) =
-                find_extension::<CrlDistributionPoints>(tbs, "cRLDistributionPoints", v)
-            {
-                check_crl_dps(v, &dps);
-            }
+            check_leaf_basics(v, tbs, bc, ku, oid::KP_SERVER_AUTH, "serverAuth");
             match tls {
                 None => v.push(Violation::SubjectAltName(
                     "cannot be checked: no expected DNS names given".into(),
@@ -711,6 +663,42 @@ fn check_ca_name_constraints(v: &mut Vec<Violation>, tbs: &TbsCertificate) {
                 ));
             }
         }
+    }
+}
+
+/// What every leaf profile asks: not a CA, keyUsage exactly digitalSignature, extKeyUsage
+/// exactly `eku`, well-formed CRL distribution points if present.
+fn check_leaf_basics(
+    v: &mut Vec<Violation>,
+    tbs: &TbsCertificate,
+    bc: Option<(bool, BasicConstraints)>,
+    ku: Option<(bool, KeyUsage)>,
+    eku: ObjectIdentifier,
+    eku_name: &str,
+) {
+    if let Some((_, bc)) = bc {
+        if bc.ca {
+            v.push(Violation::BasicConstraints {
+                expected: "CA:FALSE".into(),
+                got: "CA:TRUE".into(),
+            });
+        }
+    }
+    check_key_usage(v, ku, KeyUsages::DigitalSignature.into());
+    match find_extension::<ExtendedKeyUsage>(tbs, "extKeyUsage", v) {
+        None => v.push(Violation::MissingExtension("extKeyUsage")),
+        Some((_, got)) => {
+            if got.0 != [eku] {
+                v.push(Violation::ExtKeyUsage(format!(
+                    "must be exactly {eku_name}, got {:?}",
+                    got.0.iter().map(ToString::to_string).collect::<Vec<_>>()
+                )));
+            }
+        }
+    }
+    if let Some((_, dps)) = find_extension::<CrlDistributionPoints>(tbs, "cRLDistributionPoints", v)
+    {
+        check_crl_dps(v, &dps);
     }
 }
 

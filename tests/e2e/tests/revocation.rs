@@ -154,6 +154,25 @@ fn pkilint_crl(dir: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `openssl crl -verify` against the intermediate and pkilint's `lint_crl` on `dir/crl.*`.
+fn check_crl_with_tools(dir: &Path) {
+    let verify = [
+        "crl",
+        "-in",
+        "crl.der",
+        "-inform",
+        "DER",
+        "-noout",
+        "-verify",
+        "-CAfile",
+        "intermediate.pem",
+    ];
+    if let Some((ok, text)) = openssl(dir, &verify) {
+        assert!(ok && text.contains("verify OK"), "{text}");
+    }
+    pkilint_crl(dir);
+}
+
 /// What e2ei's own path validation says of `leaf` with the CRL (which covers leaves only; the
 /// intermediate's status stays undetermined). `Ok` only when the leaf itself was checked.
 fn own_verdict(stack: &Stack, leaf: &x509_cert::Certificate, crl_der: &[u8]) -> Result<(), String> {
@@ -225,23 +244,7 @@ async fn a_device_revoked_with_e2ei_ca_is_on_the_next_crl() {
 
     // Before: a valid, empty CRL; both leaves good for OpenSSL and for e2ei.
     let crl = fetch_crl(&stack, &crl_url, &dir).await;
-    if let Some((ok, text)) = openssl(
-        &dir,
-        &[
-            "crl",
-            "-in",
-            "crl.der",
-            "-inform",
-            "DER",
-            "-noout",
-            "-verify",
-            "-CAfile",
-            "intermediate.pem",
-        ],
-    ) {
-        assert!(ok && text.contains("verify OK"), "{text}");
-    }
-    pkilint_crl(&dir);
+    check_crl_with_tools(&dir);
     for (leaf, file) in [(alice.leaf(), "alice.pem"), (bob.leaf(), "bob.pem")] {
         own_verdict(&stack, leaf, &crl).unwrap();
         if let Some((ok, text)) = openssl_crl_check(&dir, file) {
@@ -265,23 +268,7 @@ async fn a_device_revoked_with_e2ei_ca_is_on_the_next_crl() {
 
     // After: the next CRL lists Alice, not Bob; OpenSSL and e2ei agree.
     let crl = fetch_crl(&stack, &crl_url, &dir).await;
-    if let Some((ok, text)) = openssl(
-        &dir,
-        &[
-            "crl",
-            "-in",
-            "crl.der",
-            "-inform",
-            "DER",
-            "-noout",
-            "-verify",
-            "-CAfile",
-            "intermediate.pem",
-        ],
-    ) {
-        assert!(ok && text.contains("verify OK"), "{text}");
-    }
-    pkilint_crl(&dir);
+    check_crl_with_tools(&dir);
     let alice_verdict = own_verdict(&stack, alice.leaf(), &crl);
     assert!(alice_verdict.is_err(), "e2ei must find Alice revoked");
     own_verdict(&stack, bob.leaf(), &crl).unwrap();
