@@ -160,6 +160,14 @@ impl<'a> CrlIn<'a> {
         e2ei_core::x509::time_to_offset(&self.this_update)
     }
 
+    /// nextUpdate, as the CRL states it (optional in RFC 5280's syntax; the profile requires
+    /// it). A proxy or cache holds the bytes no longer than this.
+    pub fn next_update(&self) -> Option<time::OffsetDateTime> {
+        self.next_update
+            .as_ref()
+            .map(e2ei_core::x509::time_to_offset)
+    }
+
     /// The revoked entries, decoded one by one as the iterator advances.
     pub fn revoked_entries(&self) -> RevokedEntries<'a> {
         Elements::new(self.revoked, decode_entry)

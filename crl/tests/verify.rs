@@ -44,6 +44,9 @@ fn builds_and_verifies_a_crl_with_every_reason() {
     assert_eq!(signed.len(), reasons.len());
     assert_eq!(signed.crl_number(), 7);
 
+    let decoded = CrlIn::from_der(signed.der()).unwrap();
+    assert_eq!(decoded.this_update(), this_update);
+    assert_eq!(decoded.next_update(), Some(next_update));
     let crl = verify_crl(signed.der(), &pki.intermediate, now()).unwrap();
     assert_eq!(crl.this_update(), this_update);
     assert_eq!(crl.next_update(), next_update);
