@@ -1,10 +1,12 @@
 //! e2ei-backend: the messaging backend's side of E2EI — teams and users, Wire's access and user
-//! tokens, clients, the DPoP nonce and access-token endpoints (protocol doc §2.3, §6.2), and the
-//! `mlsE2EId` team feature. axum over sqlx (SQLite embedded, PostgreSQL by URL).
+//! tokens, clients, the DPoP nonce and access-token endpoints (protocol doc §2.3, §6.2), the
+//! `mlsE2EId` team feature, and the CRL proxy (§2.5). axum over sqlx (SQLite embedded,
+//! PostgreSQL by URL).
 
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod crl_proxy;
 pub mod db;
 pub mod error;
 pub mod metrics;
