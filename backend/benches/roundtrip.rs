@@ -87,6 +87,7 @@ fn main() {
             clock: Arc::new(SystemClock),
             metrics: Default::default(),
             hub: Default::default(),
+            crl_proxy: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

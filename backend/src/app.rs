@@ -70,6 +70,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Fan-out of new notifications to this process's websockets.
     pub hub: crate::notifications::Hub,
+    /// The CRL proxy, when `[crl_proxy]` is configured.
+    pub crl_proxy: Option<crate::crl_proxy::CrlProxy>,
 }
 
 impl AppState {

@@ -18,6 +18,16 @@
 //! [[dpop.keys]]                   # one DPoP access-token key per algorithm
 //! alg = "ed25519"
 //! uri = "file:keys/dpop-ed25519.key"
+//!
+//! [crl_proxy]                     # omit to serve no /proxyCrl
+//! allowed_hosts = ["acme.wire.example.com", "acme.federated.example:8443"]
+//! path = "/crl"                   # the CRL's path on every upstream
+//! shards = 0                      # n > 1: also /proxyCrl/{host}/crl/{1..n-1}
+//! timeout_seconds = 10
+//! max_bytes = 16777216
+//! cache_seconds = 60              # never past nextUpdate; 0: no cache
+//! trust_anchors = "tls/acme-ca.pem"   # extra TLS roots for the upstreams
+//! public_url = "https://wire.example.com/proxyCrl"   # advertised as crlProxy
 //! ```
 
 use std::net::SocketAddr;
@@ -31,6 +41,7 @@ use e2ei_signer::KeyUri;
 use serde::Deserialize;
 
 use crate::app::Settings;
+use crate::crl_proxy::{self, CrlProxy, ProxyPolicy, UpstreamHost};
 
 /// Environment variables that override the file.
 pub const ENV_LISTEN: &str = "E2EI_BACKEND_LISTEN";
@@ -59,6 +70,53 @@ pub struct Config {
     /// DPoP settings and keys.
     #[serde(default)]
     pub dpop: DpopConfig,
+    /// The CRL proxy, or none.
+    pub crl_proxy: Option<CrlProxyConfig>,
+}
+
+/// `[crl_proxy]`: which CRLs `GET /proxyCrl/{host}` forwards, and how.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlProxyConfig {
+    /// `host` or `host:port` of every authority whose CRL is proxied: the local one and the
+    /// federated ones. Nothing else is ever fetched.
+    pub allowed_hosts: Vec<String>,
+    /// The CRL's path on the upstreams.
+    #[serde(default = "default_crl_path")]
+    pub path: String,
+    /// Shards per upstream (e2ei-crl's `{path}/{n}` URLs); 0 or 1: the plain path only.
+    #[serde(default)]
+    pub shards: u32,
+    /// Time limit of one upstream fetch.
+    #[serde(default = "default_crl_timeout")]
+    pub timeout_seconds: u64,
+    /// Largest CRL passed on.
+    #[serde(default = "default_crl_max_bytes")]
+    pub max_bytes: usize,
+    /// Longest time a CRL is served from memory (never past its nextUpdate); 0: no cache.
+    #[serde(default = "default_crl_cache")]
+    pub cache_seconds: u64,
+    /// PEM file of extra TLS trust anchors for the upstreams (a private CA); the platform's
+    /// roots are trusted as well.
+    pub trust_anchors: Option<PathBuf>,
+    /// The URL the backend advertises as `crlProxy`; default `https://{domain}/proxyCrl`.
+    pub public_url: Option<String>,
+}
+
+fn default_crl_path() -> String {
+    crl_proxy::DEFAULT_PATH.into()
+}
+
+fn default_crl_timeout() -> u64 {
+    crl_proxy::DEFAULT_TIMEOUT.as_secs()
+}
+
+fn default_crl_max_bytes() -> usize {
+    crl_proxy::DEFAULT_MAX_BYTES
+}
+
+fn default_crl_cache() -> u64 {
+    crl_proxy::DEFAULT_CACHE_FOR.as_secs()
 }
 
 /// Wire token keys.
@@ -158,7 +216,60 @@ impl Config {
         for key in &mut self.dpop.keys {
             key.uri = resolve_uri(&key.uri, base)?;
         }
+        if let Some(anchors) = self
+            .crl_proxy
+            .as_mut()
+            .and_then(|p| p.trust_anchors.as_mut())
+        {
+            *anchors = base.join(&*anchors);
+        }
         Ok(())
+    }
+
+    /// The CRL proxy `[crl_proxy]` describes (reading its trust anchors), or `None`.
+    pub fn crl_proxy(&self) -> Result<Option<CrlProxy>, String> {
+        let Some(c) = &self.crl_proxy else {
+            return Ok(None);
+        };
+        let allowed_hosts = c
+            .allowed_hosts
+            .iter()
+            .map(|h| {
+                h.parse::<UpstreamHost>()
+                    .map_err(|e| format!("crl_proxy.allowed_hosts: `{h}`: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        crl_proxy::validate_path(&c.path).map_err(|e| format!("crl_proxy.path: {e}"))?;
+        if c.timeout_seconds == 0 {
+            return Err("crl_proxy.timeout_seconds: at least 1".into());
+        }
+        if c.max_bytes == 0 {
+            return Err("crl_proxy.max_bytes: at least 1".into());
+        }
+        let public_url = match &c.public_url {
+            Some(url) => {
+                match url::Url::parse(url) {
+                    Ok(u) if u.scheme() == "https" && u.host().is_some() && u.query().is_none() => {
+                    }
+                    _ => return Err(format!("crl_proxy.public_url: `{url}` is not an https URL")),
+                }
+                url.trim_end_matches('/').to_owned()
+            }
+            None => format!("https://{}/proxyCrl", self.domain),
+        };
+        let anchors = match &c.trust_anchors {
+            Some(path) => {
+                Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
+            }
+            None => None,
+        };
+        let mut policy = ProxyPolicy::new(allowed_hosts, public_url);
+        policy.path = c.path.clone();
+        policy.shards = c.shards;
+        policy.timeout = Duration::from_secs(c.timeout_seconds);
+        policy.max_bytes = c.max_bytes;
+        policy.cache_for = Duration::from_secs(c.cache_seconds);
+        CrlProxy::new(policy, anchors.as_deref()).map(Some)
     }
 
     /// The service settings this file describes.

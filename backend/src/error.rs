@@ -82,6 +82,14 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The CRL proxy's refusals (4xx) and upstream failures (502, whose causes are logged where
+/// they happen and never answered).
+impl From<crate::crl_proxy::CrlProxyError> for ApiError {
+    fn from(e: crate::crl_proxy::CrlProxyError) -> Self {
+        Self::new(e.status(), e.label(), e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({

@@ -126,6 +126,14 @@ fn run(config: Config) -> Result<(), String> {
         let db = e2ei_backend::db::connect(&config.database)
             .await
             .map_err(|e| format!("database {}: {e}", redact(&config.database)))?;
+        let crl_proxy = config.crl_proxy()?;
+        if let Some(proxy) = &crl_proxy {
+            tracing::info!(
+                hosts = proxy.policy().allowed_hosts.len(),
+                advertised = %proxy.policy().public_url,
+                "CRL proxy enabled"
+            );
+        }
         let state = Arc::new(AppState {
             db,
             zauth,
@@ -134,6 +142,7 @@ fn run(config: Config) -> Result<(), String> {
             clock: Arc::new(SystemClock),
             metrics: Default::default(),
             hub: Default::default(),
+            crl_proxy,
         });
         tokio::spawn(prune_every_hour(state.clone()));
         tracing::info!(domain = %config.domain, "backend starting");

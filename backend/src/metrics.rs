@@ -15,6 +15,7 @@ impl Default for Metrics {
         let registry = e2ei_service::metrics::Metrics::new("e2ei_backend");
         registry.declare("dpop_nonces_issued_total", NONCES);
         registry.declare("dpop_access_tokens_issued_total", ISSUED);
+        registry.declare("crl_proxy_requests_total", CRL_PROXY);
         Self {
             registry: Arc::new(registry),
         }
@@ -24,6 +25,8 @@ impl Default for Metrics {
 const NONCES: &str = "Backend nonces handed out.";
 const ISSUED: &str = "DPoP access tokens minted.";
 const REFUSED: &str = "DPoP access-token requests refused, by Wire error label.";
+const CRL_PROXY: &str = "CRL proxy requests by outcome: fetched, cached, stale (upstream down, \
+an earlier copy still before its nextUpdate served), or the Wire error label.";
 
 impl Metrics {
     /// A nonce was handed out.
@@ -43,6 +46,15 @@ impl Metrics {
             "dpop_access_tokens_refused_total",
             REFUSED,
             &[("label", label)],
+        );
+    }
+
+    /// A CRL proxy request ended with `outcome`.
+    pub fn crl_proxy(&self, outcome: &str) {
+        self.registry.inc(
+            "crl_proxy_requests_total",
+            CRL_PROXY,
+            &[("outcome", outcome)],
         );
     }
 

@@ -15,6 +15,7 @@ use crate::zauth::{TokenError, TokenType};
 
 mod auth;
 mod clients;
+mod crl_proxy;
 mod e2ei;
 
 pub use e2ei::public_keys_json;
@@ -52,6 +53,18 @@ pub fn router(state: SharedState) -> Router {
         .route("/notifications", get(notifications::list))
         .route("/await", get(notifications::await_notifications))
         .route("/dpop-keys", get(e2ei::public_keys))
+        .route(
+            "/proxyCrl/{host}",
+            get(crl_proxy::proxy)
+                .options(crl_proxy::preflight)
+                .layer(axum::middleware::map_response(crl_proxy::cors)),
+        )
+        .route(
+            "/proxyCrl/{host}/{*path}",
+            get(crl_proxy::proxy_path)
+                .options(crl_proxy::preflight)
+                .layer(axum::middleware::map_response(crl_proxy::cors)),
+        )
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no-endpoint", "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -86,6 +86,21 @@ impl TestApp {
     /// A fresh backend on `backend`, or `None` (skipped loudly) when PostgreSQL is not reachable
     /// outside CI.
     pub async fn new(backend: Backend) -> Option<Self> {
+        Self::build(backend, None).await
+    }
+
+    /// A fresh backend on `backend` that runs `proxy` at `/proxyCrl`.
+    pub async fn with_crl_proxy(
+        backend: Backend,
+        proxy: e2ei_backend::crl_proxy::CrlProxy,
+    ) -> Option<Self> {
+        Self::build(backend, Some(proxy)).await
+    }
+
+    async fn build(
+        backend: Backend,
+        crl_proxy: Option<e2ei_backend::crl_proxy::CrlProxy>,
+    ) -> Option<Self> {
         // Internal errors are logged, not answered: show them in failing tests' output.
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let (url, dir) = match backend {
@@ -119,6 +134,7 @@ impl TestApp {
             clock: clock.clone(),
             metrics: Default::default(),
             hub: Default::default(),
+            crl_proxy,
         });
         Some(Self {
             router: e2ei_backend::api::router(state.clone()),
