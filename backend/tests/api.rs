@@ -691,6 +691,8 @@ async fn feature_config_is_read_by_members_and_set_by_admins(app: TestApp) {
     assert_eq!(default.status, StatusCode::OK);
     assert_eq!(default.body["status"], "disabled");
     assert_eq!(default.body["config"]["verificationExpiration"], 86400);
+    // No CRL proxy configured and none stored: nothing to advertise.
+    assert!(default.body["config"]["crlProxy"].is_null());
 
     let member = app
         .call(

@@ -4,6 +4,10 @@
 //!   users, through the same service as registration (SCIM will use it too).
 //! - `GET|PUT /teams/{tid}/features/mlsE2EId` — read by members, set by admins (§2.2).
 //! - `GET /feature-configs` — the caller's team features.
+//!
+//! `crlProxy` as answered: the value a team admin (or the operator) stored, or else, when the
+//! backend runs the CRL proxy (`[crl_proxy]`), that proxy's public URL. The fallback is applied
+//! when answering, not stored, so a changed `public_url` reaches every team that set none.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -105,6 +109,17 @@ impl E2eiFeature {
             ));
         }
         Ok(())
+    }
+
+    /// The feature as clients get it: without a stored `crlProxy`, the backend's own proxy.
+    fn advertised(mut self, state: &AppState) -> Self {
+        if self.config.crl_proxy.is_none() {
+            self.config.crl_proxy = state
+                .crl_proxy
+                .as_ref()
+                .map(|p| p.policy().public_url.clone());
+        }
+        self
     }
 }
 
@@ -221,7 +236,7 @@ pub(super) async fn get_e2ei_feature(
     Path(tid): Path<String>,
 ) -> Result<Response, ApiError> {
     let (team, _) = team_caller(&state, &auth, &tid, false).await?;
-    Ok(Json(load_feature(&state, team).await?).into_response())
+    Ok(Json(load_feature(&state, team).await?.advertised(&state)).into_response())
 }
 
 pub(super) async fn put_e2ei_feature(
@@ -259,7 +274,7 @@ pub(super) async fn put_e2ei_feature(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Json(feature).into_response())
+    Ok(Json(feature.advertised(&state)).into_response())
 }
 
 pub(super) async fn feature_configs(
@@ -271,5 +286,5 @@ pub(super) async fn feature_configs(
         Some(team) => load_feature(&state, team).await?,
         None => E2eiFeature::default(),
     };
-    Ok(Json(serde_json::json!({ MLS_E2EID: feature })).into_response())
+    Ok(Json(serde_json::json!({ MLS_E2EID: feature.advertised(&state) })).into_response())
 }
