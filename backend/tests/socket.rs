@@ -291,6 +291,80 @@ async fn serves_https_when_tls_is_configured() {
 }
 
 #[tokio::test]
+async fn proxies_crls_as_its_config_file_says() {
+    use common::upstream::{Scripted, TestCa, Upstream};
+    let upstream = Upstream::start().await;
+    let issuer = TestCa::new("Wire Intermediate CA");
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let der = issuer.crl(
+        now - time::Duration::minutes(1),
+        now + time::Duration::hours(1),
+        2,
+    );
+    upstream.set("/1.0/crl", Scripted::crl(der.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "sqlite://backend.db");
+    std::fs::write(dir.path().join("upstream-ca.pem"), &upstream.tls_ca_pem).unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[crl_proxy]\nallowed_hosts = [\"{}\"]\npath = \"/1.0/crl\"\ntrust_anchors = \"upstream-ca.pem\"\n",
+        upstream.host
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&config).await;
+    let http = reqwest::Client::new();
+
+    let reply = http
+        .get(format!("{}/proxyCrl/{}", server.base, upstream.host))
+        .header("origin", "https://app.wire.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.headers()["content-type"], "application/pkix-crl");
+    assert_eq!(reply.headers()["access-control-allow-origin"], "*");
+    let max_age: i64 = reply.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .strip_prefix("public, max-age=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3500..=3600).contains(&max_age), "{max_age}");
+    assert_eq!(reply.bytes().await.unwrap(), der);
+
+    let refused = http
+        .get(format!("{}/proxyCrl/acme.elsewhere.example", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["label"], "crl-proxy-host-not-allowed");
+    assert_eq!(upstream.total_hits(), 1);
+
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("e2ei_backend_crl_proxy_requests_total{outcome=\"fetched\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("route=\"/proxyCrl/{host}\""), "{metrics}");
+    assert!(
+        !metrics.contains("acme.elsewhere"),
+        "raw hosts stay out of the metrics"
+    );
+}
+
+#[tokio::test]
 async fn websocket_streams_new_client_events() {
     use futures_util::StreamExt;
     let dir = tempfile::tempdir().unwrap();

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
 pub mod http;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
