@@ -13,7 +13,7 @@ use crate::app::SharedState;
 use crate::crl_proxy::{CrlProxyError, HostError};
 use crate::error::ApiError;
 
-/// RFC 5280 §4.2.1.13 / RFC 2585: a DER CRL.
+/// RFC 2585 §4.2: a DER CRL.
 const PKIX_CRL: &str = "application/pkix-crl";
 
 pub(super) async fn proxy(
