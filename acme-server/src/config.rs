@@ -21,6 +21,7 @@
 //! validity_hours = 24                           # regenerated at two thirds, and on revocation
 //! shards = 1
 //! keep_after_expiry_hours = 24
+//! max_age_seconds = 300                         # Cache-Control max-age, never past nextUpdate
 //!
 //! [admin]                                       # optional: POST /admin/revocations
 //! token = "env:E2EI_ADMIN_TOKEN"                # or file:PATH; never inline
@@ -130,6 +131,9 @@ pub struct CrlConfig {
     pub shards: Option<u32>,
     /// How long a revoked certificate stays listed after its notAfter, hours (default 24).
     pub keep_after_expiry_hours: Option<u64>,
+    /// Longest `Cache-Control: max-age` of a served CRL, seconds (default 300; never past
+    /// nextUpdate).
+    pub max_age_seconds: Option<u64>,
 }
 
 /// The admin API (`[admin]`): off unless a token is configured.
@@ -435,7 +439,13 @@ impl Config {
                         CrlPolicy::DEFAULT_KEEP_AFTER_EXPIRY,
                     ),
                 )
-                .map_err(|e| format!("[crl]: {e}"))?;
+                .map_err(|e| format!("[crl]: {e}"))?
+                .with_max_age(
+                    crl.as_ref()
+                        .and_then(|c| c.max_age_seconds)
+                        .map(Duration::from_secs)
+                        .unwrap_or(CrlPolicy::DEFAULT_MAX_AGE),
+                );
                 built = built.with_crl(policy);
             }
             (None, Some(_)) => return Err("[crl] needs issuer.crl_url".into()),

@@ -41,6 +41,10 @@ pub struct CrlPolicy {
     pub sharding: Sharding,
     /// thisUpdate to nextUpdate.
     pub validity: Duration,
+    /// The longest `Cache-Control: max-age` the CRL is served with: short, because a CRL is
+    /// made anew at every revocation and caches should notice within minutes, not at
+    /// nextUpdate (they revalidate cheaply with the ETag).
+    pub max_age: Duration,
 }
 
 impl CrlPolicy {
@@ -48,6 +52,8 @@ impl CrlPolicy {
     pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(24 * 3600);
     /// Default time a revoked certificate stays listed after its notAfter: a day.
     pub const DEFAULT_KEEP_AFTER_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+    /// Default longest max-age of a served CRL: five minutes.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 
     /// A policy for CRLs at `crl_url` (shard 0) in `shards` shards.
     pub fn new(
@@ -66,7 +72,17 @@ impl CrlPolicy {
             grace,
         )
         .map_err(|e| e.to_string())?;
-        Ok(Self { sharding, validity })
+        Ok(Self {
+            sharding,
+            validity,
+            max_age: Self::DEFAULT_MAX_AGE,
+        })
+    }
+
+    /// Serves CRLs with at most this `max-age`.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 
     /// When a CRL should be made anew: at two thirds of its validity.

@@ -1862,6 +1862,10 @@ async fn crl_lists_revoked_certificates_and_verifies_against_its_issuer(w: World
     let left =
         crl.next_update().unix_timestamp() - time::OffsetDateTime::now_utc().unix_timestamp();
     assert!(max_age > 0 && max_age <= left + 1, "{max_age} vs {left}");
+    assert!(
+        max_age <= 300,
+        "short, so that caches see a revocation soon: {max_age}"
+    );
     assert!(reply.header("last-modified").unwrap().ends_with(" GMT"));
     let etag = reply.header("etag").unwrap().to_owned();
     let again = {

@@ -1,6 +1,7 @@
 //! `GET {crl path}` and `GET {crl path}/{shard}` (RFC 5280 §5; protocol doc §2.5): the stored
 //! DER CRL of a shard as `application/pkix-crl`, with `ETag`, `Last-Modified` and a
-//! `Cache-Control` that never reaches past nextUpdate. Every replica serves the bytes the
+//! `Cache-Control` max-age that never reaches past nextUpdate and is short (default five
+//! minutes), so that caches see a revocation soon. Every replica serves the bytes the
 //! leader stored; a CRL that is due is made anew before it is served.
 
 use axum::body::Body;
@@ -56,7 +57,14 @@ async fn serve(state: &crate::app::AppState, shard: u32, headers: &HeaderMap) ->
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let left = crl.next_update - state.now();
+    let longest = state
+        .issuer
+        .as_ref()
+        .and_then(|i| i.crl_policy())
+        .map_or(0, |p| {
+            i64::try_from(p.max_age.as_secs()).unwrap_or(i64::MAX)
+        });
+    let left = (crl.next_update - state.now()).min(longest);
     let cache = if left > 0 {
         format!("public, max-age={left}")
     } else {
