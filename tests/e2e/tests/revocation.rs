@@ -2,7 +2,7 @@
 //! one through the authority's admin API; the CRL the authority serves at the leaves' CRL
 //! distribution point then lists it. OpenSSL (`crl -verify`, `verify -crl_check`), pkilint
 //! (`lint_crl`) and e2ei's own path validation check the CRL and agree on good and revoked
-//! leaves.
+//! leaves; the backend's CRL proxy serves the same bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -538,6 +538,19 @@ impl Stack {
         let tls_ca_pem = create_tls(path)?;
         let pki = Pki::create(path);
 
+        // With replicas, clients see the proxy's port.
+        let acme_ports: Vec<u16> = (0..options.acme_replicas.max(1))
+            .map(|_| free_port())
+            .collect();
+        let public_port = if acme_ports.len() > 1 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(round_robin_proxy(listener, acme_ports.clone()));
+            port
+        } else {
+            acme_ports[0]
+        };
+        let acme_base = format!("https://127.0.0.1:{public_port}");
         let backend_port = free_port();
         std::fs::write(
             path.join("backend.toml"),
@@ -568,6 +581,10 @@ uri = "file:keys/dpop-p384.key"
 [[dpop.keys]]
 alg = "p521"
 uri = "file:keys/dpop-p521.key"
+
+[crl_proxy]
+allowed_hosts = ["127.0.0.1:{public_port}"]
+trust_anchors = "tls/ca.pem"
 "#
             ),
         )
@@ -592,19 +609,6 @@ uri = "file:keys/dpop-p521.key"
         }
         assert_eq!(key_files.len(), 4);
 
-        // With replicas, clients see the proxy's port.
-        let acme_ports: Vec<u16> = (0..options.acme_replicas.max(1))
-            .map(|_| free_port())
-            .collect();
-        let public_port = if acme_ports.len() > 1 {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            tokio::spawn(round_robin_proxy(listener, acme_ports.clone()));
-            port
-        } else {
-            acme_ports[0]
-        };
-        let acme_base = format!("https://127.0.0.1:{public_port}");
         let database = match &options.database {
             StackDatabase::Sqlite => "sqlite://acme.db".to_owned(),
             StackDatabase::Postgres(url) => url.clone(),
