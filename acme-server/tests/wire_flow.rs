@@ -1253,6 +1253,7 @@ async fn finalize_recovers_an_order_left_processing_by_a_stopped_process(w: Worl
     );
     let fetched = w.post(order.header("location").unwrap(), None).await;
     assert_eq!(fetched.body["status"], "ready");
+    assert!(fetched.header("retry-after").is_none());
     let mls_key = Signer::ephemeral(KeyAlgorithm::P256).unwrap();
     let done = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
     assert_eq!(done.body["status"], "valid", "{:?}", done.body);
@@ -1276,6 +1277,10 @@ async fn finalize_recovers_an_order_left_processing_by_a_stopped_process(w: Worl
     );
     let reply = w.finalize(&order, w.csr(&mls_key, |_, _| {})).await;
     assert_eq!(reply.problem(), "orderNotReady");
+    // A client polling the order in processing is told when to look again.
+    let polled = w.post(order.header("location").unwrap(), None).await;
+    assert_eq!(polled.body["status"], "processing");
+    assert_eq!(polled.header("retry-after"), Some("1"));
 }
 
 async fn metrics_count_issued_certificates(w: World) {

@@ -403,10 +403,17 @@ pub(super) async fn order_response(state: &AppState, order: &OrderRow) -> AcmeRe
     let url = state
         .settings
         .url(&order.provisioner, &format!("order/{}", order.id));
-    Ok(with_location(
+    let mut response = with_location(
         Json(order_json(state, order, &authzs)).into_response(),
         &url,
-    ))
+    );
+    if order.effective_status(state.now()) == OrderStatus::Processing {
+        // RFC 8555 §7.4: tell a polling client when to look again (issuance takes moments).
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    Ok(response)
 }
 
 pub(super) async fn orders_list(
