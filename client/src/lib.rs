@@ -22,6 +22,7 @@ mod error;
 pub mod http;
 pub mod oidc;
 mod session;
+pub mod status;
 pub mod verify;
 
 pub use backend::{Credentials, Login};

@@ -56,6 +56,8 @@ pub struct Binaries {
     pub acme: PathBuf,
     /// The ceremony CLI (`e2ei-ca revoke`).
     pub ca: PathBuf,
+    /// The client CLI.
+    pub client: PathBuf,
 }
 
 /// The `e2ei-backend` and `e2ei-acme-server` binaries exactly as `cargo test --workspace`
@@ -118,6 +120,7 @@ pub fn binaries() -> &'static Binaries {
             backend: keep("e2ei-backend"),
             acme: keep("e2ei-acme-server"),
             ca: keep("e2ei-ca"),
+            client: keep("e2ei-client"),
         }
     })
 }
@@ -585,6 +588,8 @@ uri = "file:keys/dpop-p521.key"
 [crl_proxy]
 allowed_hosts = ["127.0.0.1:{public_port}"]
 trust_anchors = "tls/ca.pem"
+# No memory copy: the tests look for a revocation right after it happens.
+cache_seconds = 0
 "#
             ),
         )
