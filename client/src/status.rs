@@ -132,9 +132,7 @@ pub fn device_status(
             let leaf_subject = e2ei_core::x509::name_to_string(leaf.tbs_certificate().subject());
             let revocation_checked = match path.revocation() {
                 RevocationStatus::Good => true,
-                RevocationStatus::NotDetermined { unchecked } => {
-                    !unchecked.contains(&leaf_subject)
-                }
+                RevocationStatus::NotDetermined { unchecked } => !unchecked.contains(&leaf_subject),
                 RevocationStatus::NotChecked => false,
             };
             DeviceStatus::Valid { revocation_checked }
