@@ -1391,6 +1391,27 @@ fn rejects_ca_with_empty_subject() {
     );
 }
 
+#[test]
+fn rejects_empty_issuer_even_under_an_anchor_with_empty_subject() {
+    // x509-limbo rfc5280::ca-empty-subject: the anchor's empty subject is not checked (anchors
+    // are name + key), so the leaf's empty issuer is what must be refused.
+    let root_key = TestKey::p256();
+    let leaf_key = TestKey::p256();
+    let mut root = root_spec(ROOT, &root_key, None);
+    root.subject = Name::default();
+    root.issuer = Name::default();
+    let root = root.sign(&root_key);
+    let mut leaf = wire_leaf_spec(&leaf_key, ROOT, &root_key);
+    leaf.issuer = Name::default();
+    let leaf = leaf.sign(&root_key);
+    let err = validate_path(&[root], &[], &leaf, NOW, &client_auth()).unwrap_err();
+    assert!(
+        matches!(&err, PathError::MalformedCertificate { subject, reason }
+            if subject == "O=wire.example.com,CN=Alice Smith" && reason.contains("issuer")),
+        "{err}"
+    );
+}
+
 const CRL_URL: &str = "https://acme.wire.example.com/crl";
 
 fn crl_distribution_point(url: &str) -> Extension {
