@@ -35,7 +35,8 @@
 //!   supported algorithms only: Ed25519, and ECDSA on P-256/P-384/P-521 with SHA-256/384/512
 //!   (parameters absent); anything else is [`PathError::UnsupportedAlgorithm`];
 //! - `notBefore <= t <= notAfter`, at one-second resolution (X.509 times have no fractions);
-//! - v3 when extensions are present, no unique identifiers in v1, positive serial number;
+//! - v3 when extensions are present, no unique identifiers in v1, positive serial number,
+//!   non-empty issuer name;
 //! - a supported public key (the end entity's included: it is the MLS signature key);
 //! - no duplicate extension, no unrecognised critical extension; recognised: basicConstraints,
 //!   keyUsage, extKeyUsage, subjectAltName, nameConstraints, certificatePolicies, AKI, SKI,
@@ -1028,6 +1029,14 @@ impl Search<'_, '_> {
             return Err(PathError::InvalidSerialNumber {
                 subject: subject(),
                 serial: hex::encode(serial),
+            });
+        }
+        if tbs.issuer().is_empty() {
+            // RFC 5280 §4.1.2.4. Path building would otherwise match it to a trust anchor with
+            // an empty subject, which the non-empty-subject rule for CAs does not reach.
+            return Err(PathError::MalformedCertificate {
+                subject: subject(),
+                reason: "empty issuer name (RFC 5280 §4.1.2.4)".into(),
             });
         }
 

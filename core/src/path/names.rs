@@ -28,6 +28,7 @@
 //!
 //! Malformed subtrees and names of a constrained form that do not parse fail closed.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use const_oid::ObjectIdentifier;
@@ -171,7 +172,7 @@ fn dn_has_prefix(name: &Name, prefix: &Name) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 /// The name forms of RFC 5280 §4.2.1.6, as name constraints distinguish them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Other,
     Email,
@@ -257,12 +258,17 @@ impl fmt::Display for Base {
 }
 
 /// The name constraints one CA imposes on everything below it.
+///
+/// Subtrees are kept by name form: a name is only ever compared with subtrees of its own form,
+/// and finding those must not mean scanning every subtree. Otherwise a CA with thousands of
+/// subtrees of one form over a leaf with thousands of names of another costs names × subtrees
+/// steps that the comparison budget never sees (x509-limbo pathological::nc-dos-3).
 #[derive(Clone, Debug)]
 pub(super) struct Constraints {
     /// Subject of the CA whose extension this is (for error messages).
     ca: String,
-    permitted: Vec<Base>,
-    excluded: Vec<Base>,
+    permitted: HashMap<Kind, Vec<Base>>,
+    excluded: HashMap<Kind, Vec<Base>>,
 }
 
 impl Constraints {
@@ -279,14 +285,26 @@ impl Constraints {
                 "no permitted or excluded subtrees",
             ));
         }
-        let parse_all = |subtrees: &[GeneralSubtree]| -> Result<Vec<Base>, PathError> {
-            subtrees.iter().map(|s| parse_subtree(ca, s)).collect()
+        let parse_all = |subtrees: &[GeneralSubtree]| {
+            let mut by_kind: HashMap<Kind, Vec<Base>> = HashMap::new();
+            for subtree in subtrees {
+                let base = parse_subtree(ca, subtree)?;
+                by_kind.entry(base.kind()).or_default().push(base);
+            }
+            Ok::<_, PathError>(by_kind)
         };
         Ok(Self {
             ca: ca.to_owned(),
             permitted: parse_all(permitted)?,
             excluded: parse_all(excluded)?,
         })
+    }
+
+    /// The excluded and the permitted subtrees of one name form.
+    fn of_kind(&self, kind: Kind) -> (&[Base], &[Base]) {
+        let excluded = self.excluded.get(&kind).map(Vec::as_slice);
+        let permitted = self.permitted.get(&kind).map(Vec::as_slice);
+        (excluded.unwrap_or_default(), permitted.unwrap_or_default())
     }
 }
 
@@ -534,16 +552,7 @@ fn check_name(
     budget: &mut usize,
 ) -> Result<(), PathError> {
     let kind = Kind::of(name);
-    let excluded: Vec<&Base> = constraints
-        .excluded
-        .iter()
-        .filter(|b| b.kind() == kind)
-        .collect();
-    let permitted: Vec<&Base> = constraints
-        .permitted
-        .iter()
-        .filter(|b| b.kind() == kind)
-        .collect();
+    let (excluded, permitted) = constraints.of_kind(kind);
     if excluded.is_empty() && permitted.is_empty() {
         return Ok(());
     }
@@ -604,7 +613,7 @@ fn check_name(
             subtree: format!("{subtree} of {} (URI has no host)", constraints.ca),
         });
     }
-    for base in &excluded {
+    for base in excluded {
         spend(budget)?;
         if let Match::Yes = compare(&parsed, base, true) {
             return Err(PathError::NameConstraintViolation {
@@ -617,7 +626,7 @@ fn check_name(
     if permitted.is_empty() {
         return Ok(());
     }
-    for base in &permitted {
+    for base in permitted {
         spend(budget)?;
         if let Match::Yes = compare(&parsed, base, false) {
             return Ok(());
@@ -839,6 +848,25 @@ mod tests {
         let excluded = constraints(vec![], vec![uri(".evil.com")]);
         assert!(check(&excluded, vec![uri("https://good.com/")]).is_ok());
         assert!(check(&excluded, vec![uri("https://x@a.evil.com/")]).is_err());
+    }
+
+    #[test]
+    fn names_are_compared_only_with_subtrees_of_their_own_form() {
+        // x509-limbo pathological::nc-dos-3, scaled up: 20 000 e-mail names under 40 000
+        // dNSName subtrees. Finding a name's subtrees by form must not scan the others: that
+        // scan would be 8·10⁸ steps the comparison budget never counts (seconds, not the
+        // milliseconds this takes).
+        let subtrees = |n: usize| (0..n).map(|i| dns(&format!("t{i}.test"))).collect();
+        let c = constraints(subtrees(20_000), subtrees(20_000));
+        let names: Vec<GeneralName> = (0..20_000).map(|i| email(&format!("t{i}@test"))).collect();
+        let started = std::time::Instant::now();
+        let mut budget = NAME_CONSTRAINT_BUDGET;
+        check_names("CN=leaf", &Name::default(), Some(&names), &c, &mut budget).unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(budget, NAME_CONSTRAINT_BUDGET, "no comparison was needed");
+        assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
+        // The same subtrees do apply to a DNS name.
+        assert!(check(&c, vec![dns("t7.test")]).is_err());
     }
 
     #[test]

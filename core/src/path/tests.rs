@@ -1391,6 +1391,27 @@ fn rejects_ca_with_empty_subject() {
     );
 }
 
+#[test]
+fn rejects_empty_issuer_even_under_an_anchor_with_empty_subject() {
+    // x509-limbo rfc5280::ca-empty-subject: the anchor's empty subject is not checked (anchors
+    // are name + key), so the leaf's empty issuer is what must be refused.
+    let root_key = TestKey::p256();
+    let leaf_key = TestKey::p256();
+    let mut root = root_spec(ROOT, &root_key, None);
+    root.subject = Name::default();
+    root.issuer = Name::default();
+    let root = root.sign(&root_key);
+    let mut leaf = wire_leaf_spec(&leaf_key, ROOT, &root_key);
+    leaf.issuer = Name::default();
+    let leaf = leaf.sign(&root_key);
+    let err = validate_path(&[root], &[], &leaf, NOW, &client_auth()).unwrap_err();
+    assert!(
+        matches!(&err, PathError::MalformedCertificate { subject, reason }
+            if subject == "O=wire.example.com,CN=Alice Smith" && reason.contains("issuer")),
+        "{err}"
+    );
+}
+
 const CRL_URL: &str = "https://acme.wire.example.com/crl";
 
 fn crl_distribution_point(url: &str) -> Extension {
@@ -1491,4 +1512,141 @@ fn rejects_delta_and_unknown_critical_crl_extensions() {
             Err(PathError::MalformedCrl { .. })
         ));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// URI name-constraint vectors (testdata/uri-name-constraints/vectors.json)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UriVectors {
+    #[serde(rename = "description")]
+    _description: String,
+    cases: Vec<UriVector>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UriVector {
+    id: String,
+    #[serde(rename = "description")]
+    _description: String,
+    root: Option<Subtrees>,
+    intermediate: Subtrees,
+    san: Vec<String>,
+    expected: String,
+    /// The PathError variant of a FAILURE, so that a case cannot fail for another reason.
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Subtrees {
+    #[serde(default)]
+    permitted: Vec<String>,
+    #[serde(default)]
+    excluded: Vec<String>,
+}
+
+impl Subtrees {
+    /// The critical nameConstraints extension, or none when both lists are empty.
+    fn extension(&self) -> Option<Extension> {
+        let subtrees = |names: &[String]| {
+            (!names.is_empty()).then(|| {
+                names
+                    .iter()
+                    .map(|n| GeneralSubtree {
+                        base: typed_name(n),
+                        minimum: 0,
+                        maximum: None,
+                    })
+                    .collect()
+            })
+        };
+        let nc = NameConstraints {
+            permitted_subtrees: subtrees(&self.permitted),
+            excluded_subtrees: subtrees(&self.excluded),
+        };
+        (nc.permitted_subtrees.is_some() || nc.excluded_subtrees.is_some())
+            .then(|| ext(ID_CE_NAME_CONSTRAINTS, true, &nc))
+    }
+}
+
+/// `URI:…` or `DNS:…`, as OpenSSL prints general names.
+fn typed_name(text: &str) -> GeneralName {
+    match text.split_once(':') {
+        Some(("URI", value)) => uri(value),
+        Some(("DNS", value)) => dns(value),
+        _ => panic!("`{text}`: expected URI:… or DNS:…"),
+    }
+}
+
+fn error_variant(error: &PathError) -> &'static str {
+    match error {
+        PathError::NameConstraintViolation { .. } => "NameConstraintViolation",
+        PathError::UncheckableName { .. } => "UncheckableName",
+        PathError::MalformedNameConstraint { .. } => "MalformedNameConstraint",
+        _ => "another PathError",
+    }
+}
+
+#[test]
+fn uri_name_constraint_vectors() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/uri-name-constraints/vectors.json"
+    );
+    let vectors: UriVectors =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let (root_key, ca_key, leaf_key) = (TestKey::p256(), TestKey::p256(), TestKey::p256());
+    let mut ids = std::collections::HashSet::new();
+    let mut wrong = Vec::new();
+    for v in &vectors.cases {
+        assert!(ids.insert(v.id.as_str()), "{}: duplicate id", v.id);
+        assert!(
+            matches!(
+                (v.expected.as_str(), &v.error),
+                ("SUCCESS", None) | ("FAILURE", Some(_))
+            ),
+            "{}: SUCCESS without error, or FAILURE with one",
+            v.id
+        );
+        let mut root = root_spec(ROOT, &root_key, None);
+        if let Some(nc) = v.root.as_ref().and_then(Subtrees::extension) {
+            root = root.ext(nc);
+        }
+        let mut ca = ca_spec(INTERMEDIATE, &ca_key, ROOT, &root_key, Some(0));
+        if let Some(nc) = v.intermediate.extension() {
+            ca = ca.ext(nc);
+        }
+        let leaf = CertSpec::new(
+            "O=wire.example.com,CN=Alice Smith",
+            &leaf_key,
+            INTERMEDIATE,
+            &ca_key,
+        )
+        .ext(key_usage(KeyUsages::DigitalSignature))
+        .ext(eku(&[oid::KP_CLIENT_AUTH]))
+        .ext(san(v.san.iter().map(|n| typed_name(n)).collect()))
+        .sign(&ca_key);
+        let result = validate_path(
+            &[root.sign(&root_key)],
+            &[ca.sign(&root_key)],
+            &leaf,
+            NOW,
+            &client_auth(),
+        );
+        let (got, variant) = match &result {
+            Ok(_) => ("SUCCESS", None),
+            Err(e) => ("FAILURE", Some(error_variant(e))),
+        };
+        if got != v.expected || variant != v.error.as_deref() {
+            wrong.push(format!(
+                "{}: expected {} {:?}, got {result:?}",
+                v.id, v.expected, v.error
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
