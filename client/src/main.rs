@@ -57,6 +57,9 @@ enum Command {
         /// The state directory.
         #[arg(long)]
         state: PathBuf,
+        /// Fetch the CRLs again now instead of using the kept ones until their nextUpdate.
+        #[arg(long)]
+        refresh_crls: bool,
     },
     /// The identity and status of any certificate chain (leaf first).
     Verify {
@@ -277,18 +280,23 @@ fn load_state(dir: &Path) -> Result<DeviceState, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Identity and status of `chain` against `anchors`, fetching the CRLs it points to.
+/// Identity and status of `chain` against `anchors`, fetching the CRLs it points to (kept in
+/// `crl_dir` between runs when given, and used until their nextUpdate).
 async fn status_of(
     chain: &[Certificate],
     anchors: &[Certificate],
     crl_proxy: Option<&str>,
     tls_ca: Option<&Path>,
+    crl_dir: Option<&Path>,
 ) -> Result<serde_json::Value, String> {
     let leaf = chain.first().ok_or("the chain is empty")?;
     let now = OffsetDateTime::now_utc();
     let mut crls = CrlStore::new();
     let mut crl_error = None;
     if let Some(issuer) = chain.get(1) {
+        if let Some(dir) = crl_dir {
+            crls = CrlStore::load(dir, issuer, now);
+        }
         let client = http(tls_ca)?.build().map_err(|e| e.to_string())?;
         if let Err(e) = crls
             .refresh_for(&client, leaf, issuer, crl_proxy, now)
@@ -297,6 +305,10 @@ async fn status_of(
             // Without a CRL the status is reported as not revocation-checked.
             crl_error = Some(e.to_string());
         }
+        if let Some(dir) = crl_dir {
+            crls.save(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
     }
     let status = device_status(chain, anchors, &crls.current(now), now);
     Ok(serde_json::json!({
@@ -304,6 +316,34 @@ async fn status_of(
         "status": status,
         "crl_error": crl_error,
     }))
+}
+
+/// The authority's `/federation` certificates; none when it cannot be reached (the status
+/// then rests on `/roots.pem` alone).
+async fn federation(state: &DeviceState) -> Vec<Certificate> {
+    let Ok(roots) = e2ei_client::roots_url(&state.directory) else {
+        return Vec::new();
+    };
+    let url = roots.replace("/roots.pem", "/federation");
+    let Ok(client) =
+        http(state.tls_ca.as_deref()).and_then(|c| c.build().map_err(|e| e.to_string()))
+    else {
+        return Vec::new();
+    };
+    let Ok(reply) = client.get(&url).send().await else {
+        return Vec::new();
+    };
+    let Ok(body) = reply.json::<serde_json::Value>().await else {
+        return Vec::new();
+    };
+    body["certificates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|pem| pem.as_str())
+        .filter_map(|pem| certificates_from_pem_or_der(pem.as_bytes()).ok())
+        .flatten()
+        .collect()
 }
 
 fn print(json: bool, value: &serde_json::Value) {
@@ -352,6 +392,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let state = load_state(&args.state)?;
             let chain = read_certs(&args.state.join("chain.pem"))?;
             let anchors = read_certs(&args.state.join("roots.pem"))?;
+            let crl_dir = args.state.join("crls");
             print(
                 cli.json,
                 &status_of(
@@ -359,14 +400,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                     &anchors,
                     state.crl_proxy.as_deref(),
                     state.tls_ca.as_deref(),
+                    Some(&crl_dir),
                 )
                 .await?,
             );
         }
-        Command::Status { state: dir } => {
+        Command::Status {
+            state: dir,
+            refresh_crls,
+        } => {
             let state = load_state(&dir)?;
             let chain = read_certs(&dir.join("chain.pem"))?;
-            let anchors = read_certs(&dir.join("roots.pem"))?;
+            let mut anchors = read_certs(&dir.join("roots.pem"))?;
+            // Cross-signed intermediates of federating domains (protocol doc §2.5).
+            anchors.extend(federation(&state).await);
+            let crl_dir = dir.join("crls");
+            if refresh_crls {
+                let _ = std::fs::remove_file(crl_dir.join("index.json"));
+            }
             print(
                 cli.json,
                 &status_of(
@@ -374,6 +425,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     &anchors,
                     state.crl_proxy.as_deref(),
                     state.tls_ca.as_deref(),
+                    Some(&crl_dir),
                 )
                 .await?,
             );
@@ -386,8 +438,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let chain = read_certs(&chain)?;
             let anchors = read_certs(&roots)?;
-            let value =
-                status_of(&chain, &anchors, crl_proxy.as_deref(), tls_ca.as_deref()).await?;
+            let value = status_of(
+                &chain,
+                &anchors,
+                crl_proxy.as_deref(),
+                tls_ca.as_deref(),
+                None,
+            )
+            .await?;
             print(cli.json, &value);
             if value["status"]["status"] != "valid" {
                 return Err("the certificate is not valid".into());

@@ -237,6 +237,60 @@ impl CrlStore {
             .collect()
     }
 
+    /// Keeps the CRLs on disk in `dir` (one DER file each, 0600, and `index.json` naming their
+    /// distribution points), so a client knows them between runs.
+    pub fn save(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        use der::Encode;
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let mut index = serde_json::Map::new();
+        for (n, (url, (crl, _))) in self.crls.iter().enumerate() {
+            let name = format!("crl-{n}.der");
+            let der = crl
+                .to_der()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let tmp = dir.join(format!("{name}.tmp"));
+            let _ = std::fs::remove_file(&tmp);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.write_all(&der)?;
+            std::fs::rename(&tmp, dir.join(&name))?;
+            index.insert(url.clone(), serde_json::Value::String(name));
+        }
+        std::fs::write(
+            dir.join("index.json"),
+            serde_json::Value::Object(index).to_string(),
+        )
+    }
+
+    /// The CRLs [`CrlStore::save`] kept in `dir`, each verified again against `issuer` at
+    /// `now`; those that no longer verify (expired, another issuer) are dropped.
+    pub fn load(dir: &std::path::Path, issuer: &Certificate, now: OffsetDateTime) -> Self {
+        let mut store = Self::new();
+        let Ok(index) = std::fs::read(dir.join("index.json")) else {
+            return store;
+        };
+        let Ok(serde_json::Value::Object(index)) = serde_json::from_slice(&index) else {
+            return store;
+        };
+        for (url, name) in index {
+            let Some(name) = name.as_str().filter(|n| !n.contains('/')) else {
+                continue;
+            };
+            if let Ok(der) = std::fs::read(dir.join(name)) {
+                let _ = store.insert(&url, &der, issuer, now);
+            }
+        }
+        store
+    }
+
     /// Verifies `der` against `issuer` at `now` and keeps it for `distribution_point`.
     pub fn insert(
         &mut self,

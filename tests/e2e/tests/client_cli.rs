@@ -89,9 +89,19 @@ async fn enroll_status_revoke_and_renew_from_the_command_line() {
     let serial = value["identity"]["serial"].as_str().unwrap().to_owned();
     let state = stack.dir.path().join("alice");
     assert_eq!(mode(&state), 0o700);
-    for file in ["device.json", "mls.key", "chain.pem", "roots.pem"] {
+    for file in [
+        "device.json",
+        "mls.key",
+        "chain.pem",
+        "roots.pem",
+        "crls/crl-0.der",
+    ] {
         assert_eq!(mode(&state.join(file)), 0o600, "{file}");
     }
+    // The CRL is kept by distribution point between runs.
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(state.join("crls/index.json")).unwrap()).unwrap();
+    assert_eq!(index[format!("{acme}/crl")], "crl-0.der");
 
     // Not due yet: renew does nothing.
     let (ok, _, out) = client(&stack, &["renew", "--state", "alice"]);
@@ -110,7 +120,11 @@ async fn enroll_status_revoke_and_renew_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&revoke.stderr)
     );
+    // The kept CRL is used until its nextUpdate: still Valid without a refresh.
     let (ok, value, out) = client(&stack, &["status", "--state", "alice"]);
+    assert!(ok, "{out}");
+    assert_eq!(value["status"]["status"], "valid", "{out}");
+    let (ok, value, out) = client(&stack, &["status", "--state", "alice", "--refresh-crls"]);
     assert!(ok, "{out}");
     assert_eq!(value["status"]["status"], "revoked", "{out}");
     assert_eq!(value["status"]["reason"], "keyCompromise", "{out}");
