@@ -214,6 +214,12 @@ pub async fn start(options: Options) -> Result<Running, String> {
     for sub in ["keys", "secrets", "idp", "pki", "tls"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(io_err(&dir.join(sub)))?;
     }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let secrets = dir.join("secrets");
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(&secrets))?;
+    }
 
     // The domain is fixed by the first run: the intermediate is constrained to it.
     let domain_file = dir.join("domain");
@@ -385,6 +391,10 @@ dns_resolver = "{dns_addr}"
         .to_owned();
 
     // Serve.
+    tracing::warn!(
+        issuer = %idp_issuer,
+        "DEVELOPMENT-ONLY IdP: logs anybody in without a password; never use it in production"
+    );
     let idp_signer = open_key(&idp_key_uri)?;
     let dev_idp = Arc::new(DevIdp::new(
         idp_issuer.clone(),
