@@ -5,11 +5,13 @@
 //! and it describes itself in `DIR/stack.json` ([`contract`]).
 //!
 //! Entry points: [`start`] with [`Options`] returns a [`Running`] stack (tests run it in
-//! process).
+//! process); [`demo::run`] drives two users through enrollment and revocation against a
+//! running one (`e2ei-stack demo --data-dir DIR`).
 //!
 //! The IdP and the DNS responder are for development only: they authenticate nobody.
 
 pub mod contract;
+pub mod demo;
 pub mod dns;
 pub mod idp;
 pub mod pki;

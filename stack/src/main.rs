@@ -4,6 +4,7 @@
 //! e2ei-stack up --data-dir ./stack-data                 # authority 8443, backend 8444, IdP 8445,
 //!                                                       # DNS udp/8446, DNS control 8447
 //! e2ei-stack up --data-dir DIR --port-base 9443         # the same five ports from 9443
+//! e2ei-stack demo --data-dir DIR                        # against the stack running there
 //! ```
 //!
 //! Development only: the built-in IdP logs anybody in without a password.
@@ -30,6 +31,13 @@ struct Cli {
 enum Command {
     /// Set up DIR on first run (PKI, TLS, keys, databases, dev team) and run every service.
     Up(UpArgs),
+    /// Against the stack running from DIR: two users enroll a device each, one is revoked
+    /// through the admin API and shows Revoked.
+    Demo {
+        /// The running stack's data directory (its stack.json is read).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -68,7 +76,10 @@ struct UpArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Up(args) = cli.command;
+    let args = match cli.command {
+        Command::Up(args) => args,
+        Command::Demo { data_dir } => return demo(&data_dir),
+    };
     init_logs(LogFormat::Text);
     let mut options = Options::new(args.data_dir, args.port_base);
     options.domain = args.domain;
@@ -95,6 +106,21 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("e2ei-stack: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo(data_dir: &std::path::Path) -> ExitCode {
+    let result = e2ei_stack::StackJson::read(data_dir).and_then(|stack| {
+        tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())?
+            .block_on(e2ei_stack::demo::run(&stack))
+    });
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("e2ei-stack demo: {e}");
             ExitCode::FAILURE
         }
     }

@@ -240,3 +240,24 @@ async fn a_restart_on_the_same_directory_keeps_the_pki_and_the_team() {
     assert_eq!(served.as_bytes(), root.as_slice());
     second.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_enrolls_two_users_and_revokes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path().to_owned(), 0);
+    // The revocation wakes the publisher; a short poll only bounds the wait if it did not.
+    options.crl_poll = std::time::Duration::from_secs(1);
+    let running = start(options).await.unwrap();
+    let (kept, revoked) = e2ei_stack::demo::run(&running.contract).await.unwrap();
+    assert_eq!(
+        kept,
+        e2ei_client::status::DeviceStatus::Valid {
+            revocation_checked: true
+        }
+    );
+    assert!(
+        matches!(revoked, e2ei_client::status::DeviceStatus::Revoked { .. }),
+        "{revoked:?}"
+    );
+    running.shutdown().await.unwrap();
+}
