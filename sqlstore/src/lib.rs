@@ -102,7 +102,7 @@ impl Db {
     async fn migrate(&self, migrations: &[Migration]) -> Result<(), sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         if self.kind == DbKind::Postgres {
-            sqlx::query("SELECT pg_advisory_lock($1)")
+            sqlx::query("SELECT pg_advisory_lock($1, hashtext(current_schema()))")
                 .bind(MIGRATION_LOCK)
                 .execute(&mut *conn)
                 .await?;
@@ -110,7 +110,7 @@ impl Db {
         let applied = apply(&mut conn, migrations).await;
         if self.kind == DbKind::Postgres {
             // Also released when the connection closes, should this fail.
-            sqlx::query("SELECT pg_advisory_unlock($1)")
+            sqlx::query("SELECT pg_advisory_unlock($1, hashtext(current_schema()))")
                 .bind(MIGRATION_LOCK)
                 .execute(&mut *conn)
                 .await?;
@@ -119,8 +119,10 @@ impl Db {
     }
 }
 
-/// The advisory-lock key migrations hold on PostgreSQL ("e2eimigr").
-const MIGRATION_LOCK: i64 = 0x6532_6569_6d69_6772;
+/// The advisory-lock class migrations hold on PostgreSQL ("migr"), with the schema's hash as
+/// the other half of the key: services in different schemas of one database migrate side by
+/// side.
+const MIGRATION_LOCK: i32 = 0x6d69_6772;
 
 async fn apply(
     conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,

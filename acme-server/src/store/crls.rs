@@ -63,8 +63,10 @@ pub enum PublishOutcome {
     Busy,
 }
 
-/// The PostgreSQL advisory-lock key of the CRL leader ("e2eicrl").
-const CRL_LOCK: i64 = 0x0065_3265_6963_726c;
+/// The PostgreSQL advisory-lock class of the CRL leader ("e2ei"); the other half of the key is
+/// the schema's hash, so authorities in different schemas of one database do not wait for
+/// each other.
+const CRL_LOCK: i32 = 0x6532_6569;
 
 /// One certificate a revocation request names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,12 +140,15 @@ impl Store {
     ) -> Result<Result<PublishOutcome, E>, sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
         if self.db.kind() == DbKind::Postgres {
-            let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1) AS locked")
-                .bind(CRL_LOCK)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("locked")?;
+            let locked: bool = sqlx::query(
+                "SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema())) AS locked",
+            )
+            .bind(CRL_LOCK)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("locked")?;
             if !locked {
+                tx.rollback().await?;
                 return Ok(Ok(PublishOutcome::Busy));
             }
         }
@@ -175,8 +180,12 @@ impl Store {
         }
         let crls = match make(u64::try_from(last_number).unwrap_or(0), revoked) {
             Ok(crls) => crls,
-            // Dropping the transaction rolls it back: the last good CRLs stay.
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                // Rolled back now, not when the pooled connection is next used: until then it
+                // would still hold the leader lock. The last good CRLs stay.
+                tx.rollback().await?;
+                return Ok(Err(e));
+            }
         };
         let mut highest = last_number;
         for crl in &crls {
