@@ -28,6 +28,13 @@ pub struct TestIdp {
     pub issuer: String,
 }
 
+impl TestIdp {
+    /// The Node process id (for reading its CPU time under `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for TestIdp {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -60,8 +60,14 @@ pub struct Binaries {
     pub client: PathBuf,
 }
 
+/// Where [`binaries`] takes the service binaries from instead of asking cargo: the load
+/// generator (`benches/load.rs`, run by `scripts/bench-load.sh`) points it at release builds,
+/// which `cargo test` never makes.
+pub const ENV_SERVICE_BIN_DIR: &str = "E2EI_SERVICE_BIN_DIR";
+
 /// The `e2ei-backend` and `e2ei-acme-server` binaries exactly as `cargo test --workspace`
-/// builds them, hard-linked into a directory of this test run.
+/// builds them (or from [`ENV_SERVICE_BIN_DIR`] when set), hard-linked into a directory of this
+/// test run.
 ///
 /// Cargo cannot hand one package's binaries to another's tests, so this asks cargo itself,
 /// with the same command CI runs: inside `cargo test --workspace` it is a no-op, and building
@@ -72,35 +78,16 @@ pub struct Binaries {
 pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "test",
-                "--workspace",
-                "--no-run",
-                "--quiet",
-                "--message-format=json",
-                "--manifest-path",
-            ])
-            .arg(workspace_root().join("Cargo.toml"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo");
-        assert!(out.status.success(), "building the service binaries failed");
-        let mut found = std::collections::HashMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(message) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let is_bin = message["target"]["kind"] == json!(["bin"])
-                && message["profile"]["test"] == json!(false);
-            if let (true, Some(name), Some(exe)) = (
-                is_bin,
-                message["target"]["name"].as_str(),
-                message["executable"].as_str(),
-            ) {
-                found.insert(name.to_owned(), PathBuf::from(exe));
+        let found = match std::env::var_os(ENV_SERVICE_BIN_DIR) {
+            Some(dir) => {
+                let dir = PathBuf::from(dir);
+                ["e2ei-backend", "e2ei-acme-server"]
+                    .into_iter()
+                    .map(|name| (name.to_owned(), dir.join(name)))
+                    .collect()
             }
-        }
+            None => binaries_from_cargo(),
+        };
         let runs = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-bin");
         clean_dead_runs(&runs);
         let dir = runs.join(std::process::id().to_string());
@@ -112,7 +99,7 @@ pub fn binaries() -> &'static Binaries {
             let kept = dir.join(name);
             let _ = std::fs::remove_file(&kept);
             if std::fs::hard_link(built, &kept).is_err() {
-                std::fs::copy(built, &kept).unwrap();
+                std::fs::copy(built, &kept).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
             }
             kept
         };
@@ -123,6 +110,40 @@ pub fn binaries() -> &'static Binaries {
             client: keep("e2ei-client"),
         }
     })
+}
+
+/// Asks `cargo test --workspace --no-run` for the service binaries; returns name → path.
+fn binaries_from_cargo() -> std::collections::HashMap<String, PathBuf> {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--quiet",
+            "--message-format=json",
+            "--manifest-path",
+        ])
+        .arg(workspace_root().join("Cargo.toml"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo");
+    assert!(out.status.success(), "building the service binaries failed");
+    let mut found = std::collections::HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let is_bin = message["target"]["kind"] == json!(["bin"])
+            && message["profile"]["test"] == json!(false);
+        if let (true, Some(name), Some(exe)) = (
+            is_bin,
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            found.insert(name.to_owned(), PathBuf::from(exe));
+        }
+    }
+    found
 }
 
 /// Removes the binary directories of earlier test runs whose process is gone.
@@ -179,6 +200,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// The process id (for reading its CPU time under `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The service's log so far (stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -319,7 +345,7 @@ impl Pki {
 
 /// A private TLS CA and a certificate for `127.0.0.1` / `localhost` signed by it, made with
 /// OpenSSL: `tls/ca.pem`, `tls/server.pem`, `tls/server.key`. `None` when openssl is missing.
-fn create_tls(dir: &Path) -> Option<Vec<u8>> {
+pub fn create_tls(dir: &Path) -> Option<Vec<u8>> {
     let tls = dir.join("tls");
     std::fs::create_dir_all(&tls).unwrap();
     let openssl = |args: &[&str]| {
@@ -415,6 +441,8 @@ pub struct Stack {
     pub dir: tempfile::TempDir,
     /// The backend's base URL.
     pub backend_url: String,
+    /// The authority's base URL (the proxy's with replicas).
+    pub acme_url: String,
     /// The Wire provisioner's directory URL.
     pub directory_url: String,
     /// The authority's PKI (its root is served at `/roots.pem`).
@@ -449,6 +477,23 @@ pub struct StackOptions {
     pub acme_replicas: usize,
     /// TOML added to the top level of `acme.toml` (before its tables), e.g. rate limits.
     pub acme_extra: String,
+    /// A second, standard provisioner ([`STANDARD_PROVISIONER`]) for DNS names over `http-01`.
+    pub standard: Option<StandardOptions>,
+}
+
+/// The name of the standard provisioner [`StackOptions::standard`] adds.
+pub const STANDARD_PROVISIONER: &str = "std";
+
+/// A standard provisioner validating `http-01` on a loopback port, resolving names through a
+/// local DNS responder, so that validation needs no privileges and no real DNS.
+#[derive(Clone, Debug)]
+pub struct StandardOptions {
+    /// Its name policy (`[provisioners.standard] allowed_domains`).
+    pub allowed_domains: Vec<String>,
+    /// The port the authority fetches `http-01` resources from.
+    pub http01_port: u16,
+    /// The DNS responder the authority asks.
+    pub dns_resolver: std::net::SocketAddr,
 }
 
 impl StackOptions {
@@ -459,6 +504,7 @@ impl StackOptions {
             database: StackDatabase::Sqlite,
             acme_replicas: 1,
             acme_extra: String::new(),
+            standard: None,
         }
     }
 }
@@ -618,6 +664,23 @@ cache_seconds = 0
             StackDatabase::Sqlite => "sqlite://acme.db".to_owned(),
             StackDatabase::Postgres(url) => url.clone(),
         };
+        let standard = match &options.standard {
+            None => String::new(),
+            Some(standard) => format!(
+                r#"
+[[provisioners]]
+name = "{STANDARD_PROVISIONER}"
+[provisioners.standard]
+allowed_domains = {domains:?}
+challenges = ["http-01"]
+http01_port = {port}
+dns_resolver = "{dns}"
+"#,
+                domains = standard.allowed_domains,
+                port = standard.http01_port,
+                dns = standard.dns_resolver,
+            ),
+        };
         std::fs::write(
             path.join("acme.toml"),
             format!(
@@ -642,7 +705,7 @@ name = "wire"
 dpop_target = "https://{{domain}}/clients/{{device_id}}/access-token"
 oidc_issuer = "{idp_issuer}"
 backend_keys = [{keys}]
-"#,
+{standard}"#,
                 extra = options.acme_extra,
                 keys = key_files.join(", ")
             ),
@@ -674,6 +737,7 @@ backend_keys = [{keys}]
         let stack = Self {
             backend_url: format!("https://127.0.0.1:{backend_port}"),
             directory_url: format!("{acme_base}/acme/wire/directory"),
+            acme_url: acme_base,
             pki,
             tls_ca_pem,
             backend,
@@ -716,6 +780,16 @@ backend_keys = [{keys}]
     /// Authority `i`'s own URL (not through the proxy).
     pub fn acme_replica_url(&self, i: usize) -> String {
         format!("https://127.0.0.1:{}", self.acme_ports[i])
+    }
+
+    /// The standard provisioner's directory URL (stacks with [`StackOptions::standard`]).
+    pub fn standard_directory_url(&self) -> String {
+        format!("{}/acme/{STANDARD_PROVISIONER}/directory", self.acme_url)
+    }
+
+    /// The private TLS CA's certificate file, for clients that take a path.
+    pub fn tls_ca_path(&self) -> PathBuf {
+        self.dir.path().join("tls/ca.pem")
     }
 
     /// The authority's SQLite database file (SQLite stacks).
