@@ -447,7 +447,7 @@ fn machine_line() -> String {
 struct WireDevice {
     handle: &'static str,
     device: DeviceId,
-    /// The user's Wire access token (15 minutes; fetched anew for each stack).
+    /// The user's Wire access token (valid 15 minutes; fetched anew for each measurement).
     token: SecretString,
 }
 
@@ -480,8 +480,8 @@ fn wire_settings(
 }
 
 /// Registers every device of both users through a first enrollment each (this also warms up
-/// the services and the IdP); returns them with their users' access tokens.
-async fn wire_devices(stack: &Stack) -> Vec<WireDevice> {
+/// the services and the IdP); returns each device's user and id.
+async fn register_devices(stack: &Stack) -> Vec<(&'static str, DeviceId)> {
     let mut registrations = Vec::new();
     for (handle, name) in [("alice_wire", "Alice Smith"), ("bob_wire", "Bob Jones")] {
         let credentials = stack.register_team_owner(handle, name).await;
@@ -500,20 +500,27 @@ async fn wire_devices(stack: &Stack) -> Vec<WireDevice> {
             }));
         }
     }
+    let mut devices = Vec::new();
+    for registration in registrations {
+        devices.push(registration.await.unwrap());
+    }
+    devices
+}
+
+/// The devices with fresh access tokens of their users.
+async fn with_tokens(stack: &Stack, devices: &[(&'static str, DeviceId)]) -> Vec<WireDevice> {
     let mut tokens = BTreeMap::new();
     for handle in ["alice_wire", "bob_wire"] {
         tokens.insert(handle, access_token(stack, handle).await);
     }
-    let mut devices = Vec::new();
-    for registration in registrations {
-        let (handle, device) = registration.await.unwrap();
-        devices.push(WireDevice {
+    devices
+        .iter()
+        .map(|&(handle, device)| WireDevice {
             handle,
             device,
             token: tokens[handle].clone(),
-        });
-    }
-    devices
+        })
+        .collect()
 }
 
 async fn wire_part(
@@ -530,7 +537,7 @@ async fn wire_part(
     let Some(stack) = Stack::start_with(options).await else {
         return;
     };
-    let devices = Arc::new(wire_devices(&stack).await);
+    let registered = register_devices(&stack).await;
     let mut probes = vec![
         Probe::new("authority", stack.acme[0].pid()),
         Probe::new("backend", stack.backend.pid()),
@@ -547,7 +554,8 @@ async fn wire_part(
     ));
     for run in 1..=settings.runs {
         for &concurrency in &settings.concurrency {
-            let (devices, shared) = (devices.clone(), shared.clone());
+            let devices = Arc::new(with_tokens(&stack, &registered).await);
+            let shared = shared.clone();
             let figures = drive(
                 concurrency,
                 settings.enrollments,
