@@ -60,9 +60,10 @@ pub struct Binaries {
     pub client: PathBuf,
 }
 
-/// Where [`binaries`] takes the service binaries from instead of asking cargo: the load
-/// generator (`benches/load.rs`, run by `scripts/bench-load.sh`) points it at release builds,
-/// which `cargo test` never makes.
+/// Where [`binaries`] takes the binaries from instead of asking cargo: the load generator
+/// (`benches/load.rs`, run by `scripts/bench-load.sh`) points it at release builds, which
+/// `cargo test` never makes. A binary missing there (the load generator needs only the two
+/// services, not the CLIs) keeps a path that does not exist, so only a run that starts it fails.
 pub const ENV_SERVICE_BIN_DIR: &str = "E2EI_SERVICE_BIN_DIR";
 
 /// The `e2ei-backend` and `e2ei-acme-server` binaries exactly as `cargo test --workspace`
@@ -78,14 +79,12 @@ pub const ENV_SERVICE_BIN_DIR: &str = "E2EI_SERVICE_BIN_DIR";
 pub fn binaries() -> &'static Binaries {
     static BINARIES: OnceLock<Binaries> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        let found = match std::env::var_os(ENV_SERVICE_BIN_DIR) {
-            Some(dir) => {
-                let dir = PathBuf::from(dir);
-                ["e2ei-backend", "e2ei-acme-server"]
-                    .into_iter()
-                    .map(|name| (name.to_owned(), dir.join(name)))
-                    .collect()
-            }
+        let from_dir = std::env::var_os(ENV_SERVICE_BIN_DIR).map(PathBuf::from);
+        let found = match &from_dir {
+            Some(dir) => ["e2ei-backend", "e2ei-acme-server", "e2ei-ca", "e2ei-client"]
+                .into_iter()
+                .map(|name| (name.to_owned(), dir.join(name)))
+                .collect(),
             None => binaries_from_cargo(),
         };
         let runs = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-bin");
@@ -99,7 +98,13 @@ pub fn binaries() -> &'static Binaries {
             let kept = dir.join(name);
             let _ = std::fs::remove_file(&kept);
             if std::fs::hard_link(built, &kept).is_err() {
-                std::fs::copy(built, &kept).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+                if let Err(e) = std::fs::copy(built, &kept) {
+                    assert!(
+                        from_dir.is_some() && !built.exists(),
+                        "{}: {e}",
+                        built.display()
+                    );
+                }
             }
             kept
         };
