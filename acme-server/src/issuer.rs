@@ -18,6 +18,8 @@ use e2ei_crl::Sharding;
 use e2ei_signer::Signer;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
+use x509_cert::ext::pkix::NameConstraints;
+use x509_cert::ext::pkix::name::GeneralName;
 
 /// Longest leaf validity (step-ca's Wire default: 90 days).
 pub const DEFAULT_MAX_VALIDITY: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -150,6 +152,66 @@ impl Issuer {
                 .push(crl_distribution_points(&[url]).map_err(|e| e.to_string())?);
         }
         Ok(shard)
+    }
+
+    /// Whether the issuing certificate's name constraints let it certify the DNS name `name`
+    /// (RFC 5280 §4.2.1.10: a constraint covers the name and its subdomains, one with a
+    /// leading period its subdomains only); no dNSName constraint permits every name.
+    pub fn permits_dns_name(&self, name: &str) -> bool {
+        self.permits(name, |g| match g {
+            GeneralName::DnsName(d) => Some(d.as_str().to_owned()),
+            _ => None,
+        })
+    }
+
+    /// Whether the name constraints let it certify a URI with this host (a Wire domain).
+    pub fn permits_uri_host(&self, host: &str) -> bool {
+        self.permits(host, |g| match g {
+            GeneralName::UniformResourceIdentifier(u) => Some(u.as_str().to_owned()),
+            _ => None,
+        })
+    }
+
+    /// `name` against the permitted and excluded subtrees of one name form.
+    fn permits(&self, name: &str, form: impl Fn(&GeneralName) -> Option<String>) -> bool {
+        use der::Decode;
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let matches = |constraint: &str| {
+            let constraint = constraint.to_ascii_lowercase();
+            match constraint.strip_prefix('.') {
+                Some(suffix) => name.ends_with(&format!(".{suffix}")),
+                None => name == constraint || name.ends_with(&format!(".{constraint}")),
+            }
+        };
+        let Some(ext) = self
+            .certificate
+            .tbs_certificate()
+            .extensions()
+            .into_iter()
+            .flatten()
+            .find(|e| e.extn_id == e2ei_core::oid::NAME_CONSTRAINTS)
+        else {
+            return true;
+        };
+        let Ok(constraints) = NameConstraints::from_der(ext.extn_value.as_bytes()) else {
+            return false;
+        };
+        let of_form =
+            |subtrees: &Option<Vec<x509_cert::ext::pkix::constraints::name::GeneralSubtree>>| {
+                subtrees
+                    .iter()
+                    .flatten()
+                    .filter_map(|t| form(&t.base))
+                    .collect::<Vec<_>>()
+            };
+        if of_form(&constraints.excluded_subtrees)
+            .iter()
+            .any(|c| matches(c))
+        {
+            return false;
+        }
+        let permitted = of_form(&constraints.permitted_subtrees);
+        permitted.is_empty() || permitted.iter().any(|c| matches(c))
     }
 
     /// The issuing certificate.

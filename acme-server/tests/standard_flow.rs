@@ -1023,3 +1023,41 @@ async fn the_eab_provisioner_still_requires_a_binding() {
         .await;
     assert_eq!(reply.problem(), "externalAccountRequired");
 }
+
+/// A policy that allows more than the issuing intermediate may certify: the name constraints
+/// win at new-order, before anything is validated or signed.
+#[tokio::test]
+async fn rejects_names_the_issuers_name_constraints_do_not_permit() {
+    let Some(w) = World::with(Database::Sqlite, |s| {
+        s.policy =
+            e2ei_acme::order::DnsPolicy::parse(&["*.wire.example.com", "*.example.org"]).unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let reply = w
+        .new_order(json!({ "identifiers": [
+            { "type": "dns", "value": "a.wire.example.com" },
+            { "type": "dns", "value": "b.example.org" },
+        ]}))
+        .await;
+    assert_eq!(
+        (reply.status, reply.problem()),
+        (StatusCode::BAD_REQUEST, "rejectedIdentifier"),
+        "{:?}",
+        reply.body
+    );
+    let refused: Vec<&str> = reply.body["subproblems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["identifier"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(refused, ["b.example.org"]);
+    // Inside the constraints, the same policy orders fine.
+    let ok = w
+        .new_order(json!({ "identifiers": [{ "type": "dns", "value": "a.wire.example.com" }] }))
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{:?}", ok.body);
+}

@@ -2222,3 +2222,36 @@ async fn a_revoked_certificate_leaves_the_crl_a_while_after_it_expires() {
     clock.advance(16 * 3600);
     assert!(!listed(&w.authority.get("/crl", Method::GET).await));
 }
+
+#[tokio::test]
+async fn new_order_refuses_a_domain_outside_the_issuers_name_constraints() {
+    let Some(w) = World::new(Database::Sqlite).await else {
+        return;
+    };
+    use e2ei_core::id::{ClientId, DisplayName, Handle};
+    use e2ei_core::identifier::WireIdentifiers;
+    // The test intermediate may certify wire.example.com only.
+    let client: ClientId = "wireapp://yRbSiljXSnCl77-QkM634g!9ff0457928ebe5f4@evil.example.org"
+        .parse()
+        .unwrap();
+    let ids = WireIdentifiers::for_client(
+        client,
+        Handle::new("alice_wire").unwrap(),
+        DisplayName::new("Alice Smith").unwrap(),
+    );
+    let reply = w
+        .post(
+            &format!("{BASE}/acme/wire/new-order"),
+            Some(json!({ "identifiers": [
+                { "type": "wireapp-device", "value": ids.device().to_value_string() },
+                { "type": "wireapp-user", "value": ids.user().to_value_string() },
+            ]})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.problem()),
+        (StatusCode::BAD_REQUEST, "rejectedIdentifier"),
+        "{:?}",
+        reply.body
+    );
+}

@@ -156,6 +156,18 @@ pub(super) async fn new_order(
     let (identifiers, authzs) = match (&identifiers, &p.kind) {
         (OrderIdentifiers::Wire(pair), ProvisionerKind::Wire(wire)) => {
             check_wire_validity(wire, not_before, not_after, now)?;
+            let domain = pair.device().domain().as_str();
+            if state
+                .issuer
+                .as_ref()
+                .is_some_and(|i| !i.permits_uri_host(domain))
+            {
+                return Err(Problem::new(
+                    ProblemType::RejectedIdentifier,
+                    format!("the issuing CA may not certify identities of `{domain}` (its name constraints)"),
+                )
+                .into());
+            }
             (
                 request.identifiers.clone(),
                 wire_authorizations(wire, pair, &request.identifiers),
@@ -163,6 +175,25 @@ pub(super) async fn new_order(
         }
         (OrderIdentifiers::Dns(names), ProvisionerKind::Standard(standard)) => {
             check_standard_order(standard, names, not_before, not_after, now)?;
+            if let Some(issuer) = &state.issuer {
+                let mut refused = Problem::new(
+                    ProblemType::RejectedIdentifier,
+                    "the issuing CA's name constraints do not permit every name",
+                );
+                for name in names
+                    .iter()
+                    .filter(|n| !issuer.permits_dns_name(n.trim_start_matches("*.")))
+                {
+                    refused = refused.with_subproblem(
+                        ProblemType::RejectedIdentifier,
+                        format!("`{name}` is outside the issuing CA's name constraints"),
+                        Some(Identifier::dns(name.clone())),
+                    );
+                }
+                if !refused.subproblems.is_empty() {
+                    return Err(refused.into());
+                }
+            }
             (
                 names.iter().map(Identifier::dns).collect(),
                 standard_authorizations(standard, names),
