@@ -35,6 +35,16 @@ if [[ ! -d tests/idp/node_modules/oidc-provider ]] || [[ tests/idp/package-lock.
   (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# Every PostgreSQL test makes a fresh schema `e2ei_…` in the test database; drop what earlier
+# runs left so they do not pile up (this script is the only test run at a time).
+PG_TEST_URL=${E2EI_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+if command -v psql > /dev/null; then
+  # One statement each (autocommit): a single transaction over hundreds of schemas runs out of
+  # lock slots.
+  psql "$PG_TEST_URL" -qAt -c "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE nspname ~ '^e2ei_(t|e2e|migrate)_'" 2> /dev/null \
+    | psql "$PG_TEST_URL" -q > /dev/null 2>&1 || true
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p e2ei-signer --features yubikey --all-targets --quiet -- -D warnings
