@@ -222,3 +222,21 @@ impl AppState {
 
 /// The state as handlers receive it.
 pub type SharedState = Arc<AppState>;
+
+/// At start and then periodically, orders a stopped process left in `processing` become `ready`
+/// again, so that none stays half-finalized (their clients can finalize anew).
+pub async fn reclaim_stale_orders(state: Arc<AppState>) {
+    let every = std::time::Duration::from_secs(
+        u64::try_from(state.settings.stale_processing_secs).unwrap_or(60),
+    );
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        let stale_before = state.now() - state.settings.stale_processing_secs;
+        match state.store.reclaim_all_stale_processing(stale_before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(orders = n, "orders left in processing are ready again"),
+            Err(e) => tracing::error!(error = %e, "reclaiming orders left in processing"),
+        }
+    }
+}

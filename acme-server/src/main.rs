@@ -76,7 +76,7 @@ fn run(config: Config) -> Result<(), String> {
             crl_wake: Default::default(),
             admin_token_sha256,
         });
-        tokio::spawn(reclaim_stale_orders(state.clone()));
+        tokio::spawn(e2ei_acme_server::app::reclaim_stale_orders(state.clone()));
         tokio::spawn(e2ei_acme_server::publisher::run(
             state.clone(),
             std::time::Duration::from_secs(10),
@@ -84,22 +84,4 @@ fn run(config: Config) -> Result<(), String> {
         tracing::info!(base_url = %config.base_url, "authority starting");
         serve(api::router(state), config.listen, config.tls.as_ref()).await
     })
-}
-
-/// At start and then periodically, orders a stopped process left in `processing` become `ready`
-/// again, so that none stays half-finalized (their clients can finalize anew).
-async fn reclaim_stale_orders(state: Arc<AppState>) {
-    let every = std::time::Duration::from_secs(
-        u64::try_from(state.settings.stale_processing_secs).unwrap_or(60),
-    );
-    let mut ticks = tokio::time::interval(every);
-    loop {
-        ticks.tick().await;
-        let stale_before = state.now() - state.settings.stale_processing_secs;
-        match state.store.reclaim_all_stale_processing(stale_before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(orders = n, "orders left in processing are ready again"),
-            Err(e) => tracing::error!(error = %e, "reclaiming orders left in processing"),
-        }
-    }
 }

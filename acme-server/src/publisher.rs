@@ -87,10 +87,7 @@ pub async fn publish_with(
                     crl_number: number,
                     this_update: now.unix_timestamp(),
                     next_update: next_update.unix_timestamp(),
-                    etag: format!(
-                        "\"{}\"",
-                        &e2ei_core::x509::sha256_fingerprint(&der).replace(':', "")[..32]
-                    ),
+                    etag: format!("\"{}\"", &e2ei_core::x509::sha256_fingerprint(&der)[..32]),
                     der,
                 });
             }

@@ -144,22 +144,9 @@ fn run(config: Config) -> Result<(), String> {
             hub: Default::default(),
             crl_proxy,
         });
-        tokio::spawn(prune_every_hour(state.clone()));
+        tokio::spawn(e2ei_backend::notifications::prune_every_hour(state.clone()));
         tracing::info!(domain = %config.domain, "backend starting");
         serve(api::router(state), config.listen, config.tls.as_ref()).await?;
         Ok(())
     })
-}
-
-/// Drops notifications past their 28-day retention, at start and then hourly.
-async fn prune_every_hour(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        match e2ei_backend::notifications::prune(&state).await {
-            Ok(n) if n > 0 => tracing::info!(pruned = n, "notifications past retention"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(label = e.label(), "pruning notifications failed"),
-        }
-    }
 }

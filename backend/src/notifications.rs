@@ -202,3 +202,16 @@ pub async fn prune(state: &AppState) -> Result<u64, ApiError> {
         .await?;
     Ok(done.rows_affected())
 }
+
+/// Drops notifications past their 28-day retention, at start and then hourly.
+pub async fn prune_every_hour(state: std::sync::Arc<crate::app::AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match prune(&state).await {
+            Ok(n) if n > 0 => tracing::info!(pruned = n, "notifications past retention"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(label = e.label(), "pruning notifications failed"),
+        }
+    }
+}

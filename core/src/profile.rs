@@ -1128,6 +1128,19 @@ fn check_tls_leaf_identity(
     }
 }
 
+/// The issuer's key and the identifier a leaf's AKI names: its SKI, or one derived from the key.
+fn issuer_key_and_id(issuer: &Certificate) -> Result<(PublicKey, Vec<u8>), crate::x509::X509Error> {
+    let tbs = issuer.tbs_certificate();
+    let key = PublicKey::from_spki(tbs.subject_public_key_info()).map_err(|e| {
+        crate::x509::X509Error::Encoding {
+            what: "issuer key",
+            reason: e.to_string(),
+        }
+    })?;
+    let id = crate::x509::subject_key_id(tbs).unwrap_or_else(|| key.key_identifier());
+    Ok((key, id))
+}
+
 /// The parts of a TLS server leaf (see [`Profile::TlsServerLeaf`]). Check the result with
 /// [`check_tls_server_leaf`] before signing.
 pub fn tls_server_leaf_parts(
@@ -1142,14 +1155,7 @@ pub fn tls_server_leaf_parts(
         ext_key_usage, key_usage, random_serial, subject_alt_name_dns, subject_key_identifier,
     };
     let issuer_tbs = issuer.tbs_certificate();
-    let issuer_key = PublicKey::from_spki(issuer_tbs.subject_public_key_info()).map_err(|e| {
-        crate::x509::X509Error::Encoding {
-            what: "issuer key",
-            reason: e.to_string(),
-        }
-    })?;
-    let issuer_key_id =
-        crate::x509::subject_key_id(issuer_tbs).unwrap_or_else(|| issuer_key.key_identifier());
+    let (issuer_key, issuer_key_id) = issuer_key_and_id(issuer)?;
     let subject = build_name(
         &expect
             .common_name
@@ -1212,14 +1218,7 @@ pub fn wire_leaf_parts(
         ext_key_usage, key_usage, random_serial, subject_alt_name_uris, subject_key_identifier,
     };
     let issuer_tbs = issuer.tbs_certificate();
-    let issuer_key = PublicKey::from_spki(issuer_tbs.subject_public_key_info()).map_err(|e| {
-        crate::x509::X509Error::Encoding {
-            what: "issuer key",
-            reason: e.to_string(),
-        }
-    })?;
-    let issuer_key_id =
-        crate::x509::subject_key_id(issuer_tbs).unwrap_or_else(|| issuer_key.key_identifier());
+    let (issuer_key, issuer_key_id) = issuer_key_and_id(issuer)?;
     let mut extensions = vec![
         key_usage(KeyUsages::DigitalSignature.into())?,
         ext_key_usage(&[oid::KP_CLIENT_AUTH])?,

@@ -437,8 +437,8 @@ dns_resolver = "{dns_addr}"
             acme_state.clone(),
             options.crl_poll,
         )),
-        tokio::spawn(reclaim_stale_orders(acme_state)),
-        tokio::spawn(prune_notifications(backend_state)),
+        tokio::spawn(e2ei_acme_server::app::reclaim_stale_orders(acme_state)),
+        tokio::spawn(e2ei_backend::notifications::prune_every_hour(backend_state)),
     ];
     let running_servers = Running {
         contract: StackJson {
@@ -684,32 +684,4 @@ async fn enable_e2ei_feature(stack: &StackJson, pki: &PkiFiles) -> Result<(), St
         return Err(format!("setting mlsE2EId: HTTP {status}: {text}"));
     }
     Ok(())
-}
-
-/// As the authority binary does: orders a stopped process left in `processing` become `ready`
-/// again, at start and then periodically.
-async fn reclaim_stale_orders(state: Arc<e2ei_acme_server::AppState>) {
-    let every =
-        Duration::from_secs(u64::try_from(state.settings.stale_processing_secs).unwrap_or(60));
-    let mut ticks = tokio::time::interval(every);
-    loop {
-        ticks.tick().await;
-        let stale_before = state.now() - state.settings.stale_processing_secs;
-        match state.store.reclaim_all_stale_processing(stale_before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(orders = n, "orders left in processing are ready again"),
-            Err(e) => tracing::error!(error = %e, "reclaiming orders left in processing"),
-        }
-    }
-}
-
-/// As the backend binary does: notifications past retention go, at start and then hourly.
-async fn prune_notifications(state: Arc<e2ei_backend::AppState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        if let Err(e) = e2ei_backend::notifications::prune(&state).await {
-            tracing::warn!(label = e.label(), "pruning notifications failed");
-        }
-    }
 }
