@@ -1,7 +1,9 @@
 //! Public keys of the four supported algorithms: SPKI encoding, and signature verification
-//! through the workspace's one crypto backend (aws-lc-rs).
+//! through the workspace's one crypto backend (aws-lc-rs). Path validation also verifies
+//! RSA-signed certificates and CRLs of other PKIs ([`CertificateKey`], [`RsaPublicKey`]); RSA
+//! keys are never Wire keys and e2ei issues nothing with them.
 
-use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self, RsaParameters, UnparsedPublicKey, VerificationAlgorithm};
 use der::asn1::{AnyRef, BitString, ObjectIdentifier};
 use der::{Decode, Encode};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
@@ -29,6 +31,12 @@ pub enum KeyError {
     /// The signature does not verify.
     #[error("signature verification failed")]
     BadSignature,
+    /// An RSA key outside 2048–8192 bits, or whose size is not a multiple of 8 bits.
+    #[error("RSA key of {bits} bits: only 2048 to 8192 bits, in multiples of 8, are accepted")]
+    RsaKeySize {
+        /// The modulus size.
+        bits: u32,
+    },
 }
 
 /// A public key: its algorithm and raw bytes (Ed25519: 32 bytes; EC: uncompressed SEC1 point).
@@ -128,6 +136,11 @@ impl PublicKey {
                 .into_iter()
                 .find(|a| a.curve_oid() == Some(curve))
                 .ok_or_else(|| KeyError::Unsupported(format!("unsupported curve {curve}")))?
+        } else if spki.algorithm.oid == oid::RSA_ENCRYPTION {
+            return Err(KeyError::Unsupported(
+                "RSA keys cannot be Wire or MLS keys: use Ed25519 or ECDSA P-256/P-384/P-521"
+                    .into(),
+            ));
         } else {
             return Err(KeyError::Unsupported(format!(
                 "unsupported key algorithm {}",
@@ -275,6 +288,231 @@ impl PublicKey {
             .verify(message, signature)
             .map_err(|_| X509SignatureFailure::Bad)
     }
+}
+
+/// A key that verifies X.509 signatures in path validation: a key of the Wire algorithms, or
+/// an RSA key of another PKI (a federation chain, a real-world root).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertificateKey {
+    /// Ed25519 or ECDSA P-256/P-384/P-521.
+    Wire(PublicKey),
+    /// RSA, 2048 to 8192 bits in multiples of 8: verification only.
+    Rsa(RsaPublicKey),
+}
+
+impl CertificateKey {
+    /// A key from a parsed `SubjectPublicKeyInfo`: rsaEncryption, or what
+    /// [`PublicKey::from_spki`] reads.
+    pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, KeyError> {
+        if spki.algorithm.oid == oid::RSA_ENCRYPTION {
+            RsaPublicKey::from_spki(spki).map(Self::Rsa)
+        } else {
+            PublicKey::from_spki(spki).map(Self::Wire)
+        }
+    }
+
+    /// The Wire key, `None` for RSA.
+    pub fn wire(&self) -> Option<&PublicKey> {
+        match self {
+            Self::Wire(key) => Some(key),
+            Self::Rsa(_) => None,
+        }
+    }
+
+    /// Verifies an X.509 signature over `message` made with `algorithm`: as
+    /// [`PublicKey::verify_x509_with`] for Wire keys, as [`RsaPublicKey::verify_x509_with`] for
+    /// RSA keys.
+    pub fn verify_x509_with(
+        &self,
+        algorithm: &AlgorithmIdentifierOwned,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), X509SignatureFailure> {
+        match self {
+            Self::Wire(key) => key.verify_x509_with(algorithm, message, signature),
+            Self::Rsa(key) => key.verify_x509_with(algorithm, message, signature),
+        }
+    }
+}
+
+/// An RSA public key (rsaEncryption, RFC 8017) of 2048 to 8192 bits, a multiple of 8 (as the
+/// CA/Browser Forum Baseline Requirements §6.1.5 and webpki require), for verifying X.509
+/// signatures: PKCS#1 v1.5 with SHA-256/384/512, and RSASSA-PSS with SHA-256/384/512, MGF1 of
+/// the same hash and a salt of the hash's length. SHA-1 and other PSS parameters are refused.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RsaPublicKey {
+    /// DER `RSAPublicKey` (the SPKI's BIT STRING contents).
+    der: Vec<u8>,
+    bits: u32,
+}
+
+impl std::fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaPublicKey({} bits)", self.bits)
+    }
+}
+
+/// RSASSA-PSS-params (RFC 4055 §3.1). Absent fields take the defaults SHA-1, MGF1 with SHA-1,
+/// salt 20 and trailer 1.
+#[derive(der::Sequence)]
+struct RsaPssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mask_gen: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    salt_length: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    trailer_field: Option<u32>,
+}
+
+/// Parameters NULL or absent, as RFC 4055 §2.1 and §5 allow for hash and PKCS#1 v1.5
+/// signature algorithm identifiers.
+fn null_or_absent(parameters: Option<&der::Any>) -> bool {
+    parameters.is_none_or(der::Any::is_null)
+}
+
+impl RsaPublicKey {
+    /// The smallest modulus accepted, in bits.
+    pub const MIN_BITS: u32 = 2048;
+    /// The largest modulus accepted, in bits.
+    pub const MAX_BITS: u32 = 8192;
+
+    /// A key from an rsaEncryption `SubjectPublicKeyInfo` (parameters NULL, RFC 3279 §2.3.1).
+    pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, KeyError> {
+        if spki.algorithm.oid != oid::RSA_ENCRYPTION {
+            return Err(KeyError::Unsupported(format!(
+                "not an RSA key: {}",
+                spki.algorithm.oid
+            )));
+        }
+        if !spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .is_some_and(der::Any::is_null)
+        {
+            return Err(KeyError::Unsupported(
+                "rsaEncryption SPKI parameters must be NULL".into(),
+            ));
+        }
+        let der = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| KeyError::Unsupported("public key BIT STRING has unused bits".into()))?;
+        let bits = RsaParameters::public_modulus_len(der)
+            .map_err(|_| KeyError::Unsupported("malformed RSA public key".into()))?;
+        if !(Self::MIN_BITS..=Self::MAX_BITS).contains(&bits) || bits % 8 != 0 {
+            return Err(KeyError::RsaKeySize { bits });
+        }
+        Ok(Self {
+            der: der.to_vec(),
+            bits,
+        })
+    }
+
+    /// The modulus size in bits.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// Verifies an X.509 signature over `message` made with `algorithm`: sha256/384/512-
+    /// WithRSAEncryption (parameters NULL or absent) or id-RSASSA-PSS with one of the three
+    /// standard parameter sets. `signature` is the signature BIT STRING's bytes.
+    pub fn verify_x509_with(
+        &self,
+        algorithm: &AlgorithmIdentifierOwned,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), X509SignatureFailure> {
+        let pkcs1 = |verifier: &'static RsaParameters| {
+            if null_or_absent(algorithm.parameters.as_ref()) {
+                Ok(verifier)
+            } else {
+                Err(X509SignatureFailure::Unsupported(format!(
+                    "signature algorithm {} with parameters other than NULL",
+                    algorithm.oid
+                )))
+            }
+        };
+        let verifier: &'static RsaParameters = match algorithm.oid {
+            oid::SHA256_WITH_RSA_ENCRYPTION => pkcs1(&signature::RSA_PKCS1_2048_8192_SHA256)?,
+            oid::SHA384_WITH_RSA_ENCRYPTION => pkcs1(&signature::RSA_PKCS1_2048_8192_SHA384)?,
+            oid::SHA512_WITH_RSA_ENCRYPTION => pkcs1(&signature::RSA_PKCS1_2048_8192_SHA512)?,
+            oid::RSASSA_PSS => pss_verifier(algorithm.parameters.as_ref())?,
+            oid::SHA1_WITH_RSA_ENCRYPTION => {
+                return Err(X509SignatureFailure::Unsupported(
+                    "sha1WithRSAEncryption: SHA-1 signatures are refused".into(),
+                ));
+            }
+            other => {
+                return Err(X509SignatureFailure::Unsupported(format!(
+                    "signature algorithm {other} with an RSA key"
+                )));
+            }
+        };
+        UnparsedPublicKey::new(verifier, &self.der)
+            .verify(message, signature)
+            .map_err(|_| X509SignatureFailure::Bad)
+    }
+}
+
+/// The verifier for RSASSA-PSS parameters: SHA-256/384/512, MGF1 with the same hash, salt
+/// length equal to the hash length, trailer field 1 (RFC 4055 §3.1, the sets RFC 4055 §3.3
+/// and CA/Browser Forum practice use). Anything else is refused.
+fn pss_verifier(
+    parameters: Option<&der::Any>,
+) -> Result<&'static RsaParameters, X509SignatureFailure> {
+    let refuse = |why: String| {
+        X509SignatureFailure::Unsupported(format!(
+            "RSASSA-PSS {why} (accepted: SHA-256/384/512, MGF1 with the same hash, salt of \
+             the hash's length)"
+        ))
+    };
+    let parameters = parameters.ok_or_else(|| refuse("without parameters".into()))?;
+    let params = parameters
+        .to_der()
+        .ok()
+        .and_then(|der| RsaPssParams::from_der(&der).ok())
+        .ok_or_else(|| refuse("parameters that do not decode".into()))?;
+    let hash = params
+        .hash
+        .ok_or_else(|| refuse("with the default hash, SHA-1".into()))?;
+    if !null_or_absent(hash.parameters.as_ref()) {
+        return Err(refuse("hash with parameters".into()));
+    }
+    let (verifier, hash_len): (&'static RsaParameters, u32) = match hash.oid {
+        oid::SHA256 => (&signature::RSA_PSS_2048_8192_SHA256, 32),
+        oid::SHA384 => (&signature::RSA_PSS_2048_8192_SHA384, 48),
+        oid::SHA512 => (&signature::RSA_PSS_2048_8192_SHA512, 64),
+        other => return Err(refuse(format!("with hash {other}"))),
+    };
+    let mgf = params
+        .mask_gen
+        .ok_or_else(|| refuse("with the default mask generation, MGF1 with SHA-1".into()))?;
+    if mgf.oid != oid::MGF1 {
+        return Err(refuse(format!("with mask generation function {}", mgf.oid)));
+    }
+    let mgf_hash = mgf
+        .parameters
+        .as_ref()
+        .and_then(|p| p.to_der().ok())
+        .and_then(|der| AlgorithmIdentifierOwned::from_der(&der).ok())
+        .ok_or_else(|| refuse("MGF1 without a readable hash".into()))?;
+    if mgf_hash.oid != hash.oid || !null_or_absent(mgf_hash.parameters.as_ref()) {
+        return Err(refuse(format!(
+            "MGF1 with hash {} under hash {}",
+            mgf_hash.oid, hash.oid
+        )));
+    }
+    let salt = params.salt_length.unwrap_or(20);
+    if salt != hash_len {
+        return Err(refuse(format!("salt length {salt} with hash {}", hash.oid)));
+    }
+    if params.trailer_field.is_some_and(|t| t != 1) {
+        return Err(refuse("trailer field other than 1".into()));
+    }
+    Ok(verifier)
 }
 
 /// Converts a fixed-size signature (`r || s` for ECDSA) to its X.509 encoding.

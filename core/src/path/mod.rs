@@ -32,12 +32,19 @@
 //! - signature by the issuer's key, over the DER re-encoding of the parsed TBSCertificate (a
 //!   certificate whose encoding is not canonical DER, e.g. a GeneralizedTime before 2050, fails
 //!   as [`PathError::BadSignature`]); `signature` inside the TBS equal to `signatureAlgorithm`;
-//!   supported algorithms only: Ed25519, and ECDSA on P-256/P-384/P-521 with SHA-256/384/512
-//!   (parameters absent); anything else is [`PathError::UnsupportedAlgorithm`];
+//!   supported algorithms only: Ed25519; ECDSA on P-256/P-384/P-521 with SHA-256/384/512
+//!   (parameters absent); and, for other PKIs' chains (federation, real-world roots), RSA of
+//!   2048 to 8192 bits (a multiple of 8, CA/Browser Forum BR §6.1.5) with PKCS#1 v1.5 and
+//!   SHA-256/384/512 or RSASSA-PSS with SHA-256/384/512, MGF1 of the same hash and a salt of
+//!   the hash's length. Anything else (SHA-1, other RSA key sizes, other PSS parameters) is
+//!   [`PathError::UnsupportedAlgorithm`], for the trust anchor's key too when it signs;
 //! - `notBefore <= t <= notAfter`, at one-second resolution (X.509 times have no fractions);
 //! - v3 when extensions are present, no unique identifiers in v1, positive serial number,
 //!   non-empty issuer name;
-//! - a supported public key (the end entity's included: it is the MLS signature key);
+//! - a supported public key (the end entity's included). An RSA end-entity key passes path
+//!   validation; it is never a Wire/MLS key, which callers check on the leaf (the client's
+//!   `verify_chain` reads it with [`PublicKey::from_spki`](crate::key::PublicKey::from_spki),
+//!   which refuses RSA);
 //! - no duplicate extension, no unrecognised critical extension; recognised: basicConstraints,
 //!   keyUsage, extKeyUsage, subjectAltName, nameConstraints, certificatePolicies, AKI, SKI,
 //!   cRLDistributionPoints, and policyConstraints / inhibitAnyPolicy / policyMappings, which are
@@ -71,7 +78,8 @@
 //!   (a)–(b), (h)–(j), §6.1.5 (g)): no valid_policy_tree, no initial policy set, no
 //!   requireExplicitPolicy / inhibitPolicyMapping / inhibitAnyPolicy enforcement;
 //! - delta CRLs, indirect CRLs, CRL distribution point fetching, OCSP, AIA chasing;
-//! - RSA, DSA, Ed448 and other signature algorithms;
+//! - DSA, Ed448, SHA-1 and other signature algorithms; RSA keys of the id-RSASSA-PSS key
+//!   type (rsaEncryption keys only);
 //! - name constraints on otherName, x400Address and ediPartyName (fail closed when such a
 //!   constraint meets such a name); `minimum`/`maximum` other than the RFC's 0/absent (the
 //!   extension is rejected); RFC 4518 string preparation beyond case folding and whitespace;
@@ -109,7 +117,7 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::time::Time;
 
-use crate::key::{KeyError, PublicKey, X509SignatureFailure as SigFailure};
+use crate::key::{CertificateKey, KeyError, X509SignatureFailure as SigFailure};
 
 pub use crl::{CrlExtensions, CrlRuleError, read_crl_extensions, read_entry_extension};
 pub use names::{certificate_uris, names_equal, uri_host};
@@ -332,8 +340,9 @@ pub enum PathError {
         /// OID of the outer `signatureAlgorithm`.
         outer_algorithm: ObjectIdentifier,
     },
-    /// A signature or key algorithm outside Ed25519 and ECDSA P-256/384/521 with
-    /// SHA-256/384/512.
+    /// A signature or key algorithm outside Ed25519, ECDSA P-256/384/521 with SHA-256/384/512
+    /// and RSA (2048–8192 bits, a multiple of 8) with SHA-256/384/512 in PKCS#1 v1.5 or the
+    /// standard RSASSA-PSS parameter sets.
     #[error("`{subject}`: unsupported algorithm: {algorithm}")]
     UnsupportedAlgorithm {
         /// The certificate whose signature or key it is.
@@ -597,7 +606,7 @@ struct Exts {
 struct Node<'a> {
     cert: &'a Certificate,
     subject: String,
-    key: Result<PublicKey, KeyError>,
+    key: Result<CertificateKey, KeyError>,
     tbs_der: Result<Vec<u8>, String>,
     exts: Result<Exts, PathError>,
     self_issued: bool,
@@ -610,7 +619,7 @@ impl<'a> Node<'a> {
         let subject = describe(cert);
         Self {
             cert,
-            key: PublicKey::from_spki(tbs.subject_public_key_info()),
+            key: CertificateKey::from_spki(tbs.subject_public_key_info()),
             tbs_der: tbs.to_der().map_err(|e| e.to_string()),
             exts: parse_extensions(cert, &subject, anchor.is_some()),
             self_issued: names::names_equal(tbs.subject(), tbs.issuer()),
@@ -1040,8 +1049,9 @@ impl Search<'_, '_> {
             });
         }
 
-        // Every key below the anchor must be one the toolkit can use: intermediates' keys verify
-        // signatures, and the end entity's is the MLS signature key (wire-e2ei-protocol.md §8.2).
+        // Every key below the anchor must be one the validator can read: intermediates' keys
+        // verify signatures. The end entity's may be RSA here; as the MLS signature key
+        // (wire-e2ei-protocol.md §8.2) it is checked by the caller.
         if let Err(e) = &node.key {
             return Err(PathError::UnsupportedAlgorithm {
                 subject: subject(),
@@ -1106,7 +1116,7 @@ impl Search<'_, '_> {
 
 /// Verifies an X.509 signature (`signatureAlgorithm` + BIT STRING) over `message`.
 fn verify_signature(
-    key: &PublicKey,
+    key: &CertificateKey,
     algorithm: &AlgorithmIdentifierOwned,
     message: &[u8],
     signature: &BitString,

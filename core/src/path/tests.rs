@@ -5,9 +5,10 @@
 use std::str::FromStr;
 
 use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
-    KeyPair,
+    KeyPair, RsaEncoding, RsaKeyPair,
 };
 use der::asn1::{Any, BitString, GeneralizedTime, Ia5String, Int, OctetString, UtcTime};
 use der::{DateTime, Decode, Encode, Sequence};
@@ -23,6 +24,7 @@ use x509_cert::time::Validity;
 
 use super::*;
 use crate::ciphersuite::KeyAlgorithm;
+use crate::key::PublicKey;
 use crate::oid;
 
 const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
@@ -37,6 +39,90 @@ const CLIENT_URI: &str = "wireapp://yRbSiljXSnCl77-QkM634g%219ff0457928ebe5f4@wi
 enum TestKey {
     Ed25519(Ed25519KeyPair),
     Ecdsa(EcdsaKeyPair, KeyAlgorithm),
+    /// An RSA key and the scheme it signs with.
+    Rsa(RsaKeyPair, RsaScheme),
+}
+
+/// RSA signature schemes of the tests: PKCS#1 v1.5 and RSASSA-PSS (salt = hash length).
+#[derive(Clone, Copy, Debug)]
+enum RsaScheme {
+    Pkcs1Sha256,
+    Pkcs1Sha384,
+    Pkcs1Sha512,
+    PssSha256,
+    PssSha384,
+    PssSha512,
+}
+
+impl RsaScheme {
+    const ALL: [Self; 6] = [
+        Self::Pkcs1Sha256,
+        Self::Pkcs1Sha384,
+        Self::Pkcs1Sha512,
+        Self::PssSha256,
+        Self::PssSha384,
+        Self::PssSha512,
+    ];
+
+    fn encoding(self) -> &'static dyn RsaEncoding {
+        use aws_lc_rs::signature as s;
+        match self {
+            Self::Pkcs1Sha256 => &s::RSA_PKCS1_SHA256,
+            Self::Pkcs1Sha384 => &s::RSA_PKCS1_SHA384,
+            Self::Pkcs1Sha512 => &s::RSA_PKCS1_SHA512,
+            Self::PssSha256 => &s::RSA_PSS_SHA256,
+            Self::PssSha384 => &s::RSA_PSS_SHA384,
+            Self::PssSha512 => &s::RSA_PSS_SHA512,
+        }
+    }
+
+    fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
+        let pkcs1 = |oid| AlgorithmIdentifierOwned {
+            oid,
+            parameters: Some(Any::null()),
+        };
+        match self {
+            Self::Pkcs1Sha256 => pkcs1(oid::SHA256_WITH_RSA_ENCRYPTION),
+            Self::Pkcs1Sha384 => pkcs1(oid::SHA384_WITH_RSA_ENCRYPTION),
+            Self::Pkcs1Sha512 => pkcs1(oid::SHA512_WITH_RSA_ENCRYPTION),
+            Self::PssSha256 => pss_algorithm(oid::SHA256, oid::SHA256, 32),
+            Self::PssSha384 => pss_algorithm(oid::SHA384, oid::SHA384, 48),
+            Self::PssSha512 => pss_algorithm(oid::SHA512, oid::SHA512, 64),
+        }
+    }
+}
+
+/// id-RSASSA-PSS with explicit hash, MGF1 hash and salt length (RFC 4055 §3.1).
+fn pss_algorithm(
+    hash: ObjectIdentifier,
+    mgf1_hash: ObjectIdentifier,
+    salt: u32,
+) -> AlgorithmIdentifierOwned {
+    #[derive(Sequence)]
+    struct Params {
+        #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+        hash: AlgorithmIdentifierOwned,
+        #[asn1(context_specific = "1", tag_mode = "EXPLICIT")]
+        mask_gen: AlgorithmIdentifierOwned,
+        #[asn1(context_specific = "2", tag_mode = "EXPLICIT")]
+        salt_length: u32,
+    }
+    let hash_id = |oid| AlgorithmIdentifierOwned {
+        oid,
+        parameters: Some(Any::null()),
+    };
+    let params = Params {
+        hash: hash_id(hash),
+        mask_gen: AlgorithmIdentifierOwned {
+            oid: oid::MGF1,
+            parameters: Some(Any::encode_from(&hash_id(mgf1_hash)).unwrap()),
+        },
+        salt_length: salt,
+    };
+    AlgorithmIdentifierOwned {
+        oid: oid::RSASSA_PSS,
+        parameters: Some(Any::encode_from(&params).unwrap()),
+    }
 }
 
 impl TestKey {
@@ -58,10 +144,27 @@ impl TestKey {
         Self::Ed25519(Ed25519KeyPair::generate().unwrap())
     }
 
+    fn rsa(scheme: RsaScheme) -> Self {
+        Self::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap(), scheme)
+    }
+
+    fn rsa_pkcs1() -> Self {
+        Self::rsa(RsaScheme::Pkcs1Sha256)
+    }
+
     fn algorithm(&self) -> KeyAlgorithm {
         match self {
             Self::Ed25519(_) => KeyAlgorithm::Ed25519,
             Self::Ecdsa(_, alg) => *alg,
+            Self::Rsa(..) => panic!("RSA is not a Wire key algorithm"),
+        }
+    }
+
+    /// The `signatureAlgorithm` of what this key signs.
+    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
+        match self {
+            Self::Rsa(_, scheme) => scheme.algorithm_identifier(),
+            _ => self.algorithm().signature_algorithm_identifier(),
         }
     }
 
@@ -69,16 +172,34 @@ impl TestKey {
         let raw = match self {
             Self::Ed25519(pair) => pair.public_key().as_ref().to_vec(),
             Self::Ecdsa(pair, _) => pair.public_key().as_ref().to_vec(),
+            Self::Rsa(..) => panic!("RSA is not a Wire key algorithm"),
         };
         PublicKey::from_raw(self.algorithm(), &raw).unwrap()
     }
 
     fn spki(&self) -> SubjectPublicKeyInfoOwned {
-        self.public().spki().clone()
+        match self {
+            Self::Rsa(pair, _) => SubjectPublicKeyInfoOwned {
+                algorithm: AlgorithmIdentifierOwned {
+                    oid: oid::RSA_ENCRYPTION,
+                    parameters: Some(Any::null()),
+                },
+                subject_public_key: BitString::from_bytes(pair.public_key().as_ref()).unwrap(),
+            },
+            _ => self.public().spki().clone(),
+        }
     }
 
     fn key_id(&self) -> Vec<u8> {
-        self.public().key_identifier()
+        match self {
+            Self::Rsa(pair, _) => {
+                let mut id =
+                    crate::ciphersuite::HashAlgorithm::Sha256.digest(pair.public_key().as_ref());
+                id.truncate(20);
+                id
+            }
+            _ => self.public().key_identifier(),
+        }
     }
 
     /// Signature in X.509 encoding.
@@ -90,6 +211,17 @@ impl TestKey {
                 .unwrap()
                 .as_ref()
                 .to_vec(),
+            Self::Rsa(pair, scheme) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    scheme.encoding(),
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .unwrap();
+                signature
+            }
         }
     }
 }
@@ -269,7 +401,7 @@ impl CertSpec {
     }
 
     fn sign(self, issuer_key: &TestKey) -> Certificate {
-        let algorithm = issuer_key.algorithm().signature_algorithm_identifier();
+        let algorithm = issuer_key.signature_algorithm();
         let tbs = TbsOut {
             version: self.version,
             serial_number: Int::new(&self.serial).unwrap(),
@@ -430,7 +562,7 @@ impl CrlSpec {
     }
 
     fn sign(self, key: &TestKey) -> CertificateList {
-        let algorithm = key.algorithm().signature_algorithm_identifier();
+        let algorithm = key.signature_algorithm();
         let revoked: Vec<RevokedCert> = self
             .revoked
             .into_iter()
@@ -1649,4 +1781,205 @@ fn uri_name_constraint_vectors() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// RSA (other PKIs' chains: verification only)
+// ---------------------------------------------------------------------------------------------
+
+/// An RSA root and intermediate (both signing with `scheme`) over a P-256 Wire leaf: the keys
+/// of root and intermediate, then the three certificates.
+fn rsa_pki(scheme: RsaScheme) -> (TestKey, TestKey, Certificate, Certificate, Certificate) {
+    let (root_key, intermediate_key) = (TestKey::rsa(scheme), TestKey::rsa(scheme));
+    let root = root_spec(ROOT, &root_key, Some(1)).sign(&root_key);
+    let intermediate = WirePki::intermediate_spec(&intermediate_key, &root_key).sign(&root_key);
+    let leaf =
+        wire_leaf_spec(&TestKey::p256(), INTERMEDIATE, &intermediate_key).sign(&intermediate_key);
+    (root_key, intermediate_key, root, intermediate, leaf)
+}
+
+#[test]
+fn validates_rsa_chains_and_crls_of_every_scheme() {
+    for scheme in RsaScheme::ALL {
+        let (root_key, intermediate_key, root, intermediate, leaf) = rsa_pki(scheme);
+        let crls = [
+            CrlSpec::new(ROOT, &root_key).sign(&root_key),
+            CrlSpec::new(INTERMEDIATE, &intermediate_key).sign(&intermediate_key),
+        ];
+        let options = client_auth().with_crls(&crls, RevocationPolicy::Require);
+        let path = validate_path(
+            std::slice::from_ref(&root),
+            std::slice::from_ref(&intermediate),
+            &leaf,
+            NOW,
+            &options,
+        )
+        .unwrap_or_else(|e| panic!("{scheme:?}: {e}"));
+        assert_eq!(path.certificates().len(), 3, "{scheme:?}");
+    }
+}
+
+#[test]
+fn validates_rsa_end_entity_key_but_it_is_no_wire_key() {
+    let root_key = TestKey::p256();
+    let leaf_key = TestKey::rsa_pkcs1();
+    let root = root_spec(ROOT, &root_key, None).sign(&root_key);
+    let leaf = wire_leaf_spec(&leaf_key, ROOT, &root_key).sign(&root_key);
+    validate_path(&[root], &[], &leaf, NOW, &client_auth()).unwrap();
+    let refused = PublicKey::from_spki(leaf.tbs_certificate().subject_public_key_info());
+    assert!(
+        matches!(&refused, Err(KeyError::Unsupported(why)) if why.contains("RSA keys cannot be Wire")),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn rejects_tampered_rsa_signature_on_certificate_and_crl() {
+    let (_, intermediate_key, root, intermediate, leaf) = rsa_pki(RsaScheme::Pkcs1Sha256);
+    let mut der = leaf.to_der().unwrap();
+    *der.last_mut().unwrap() ^= 1;
+    let tampered = Certificate::from_der(&der).unwrap();
+    assert!(matches!(
+        validate_path(
+            std::slice::from_ref(&root),
+            std::slice::from_ref(&intermediate),
+            &tampered,
+            NOW,
+            &client_auth()
+        ),
+        Err(PathError::BadSignature { .. })
+    ));
+
+    let crl = CrlSpec::new(INTERMEDIATE, &intermediate_key).sign(&intermediate_key);
+    let mut der = crl.to_der().unwrap();
+    *der.last_mut().unwrap() ^= 1;
+    let crls = [CertificateList::from_der(&der).unwrap()];
+    let options = client_auth().with_crls(&crls, RevocationPolicy::CheckIfAvailable);
+    assert!(matches!(
+        validate_path(&[root], &[intermediate], &leaf, NOW, &options),
+        Err(PathError::CrlBadSignature { .. })
+    ));
+}
+
+/// `leaf` signed by `key` but labelled with `algorithm`, validated under `root`.
+fn validate_relabelled(
+    root: &Certificate,
+    key: &TestKey,
+    algorithm: AlgorithmIdentifierOwned,
+) -> Result<ValidatedPath, PathError> {
+    let mut spec = wire_leaf_spec(&TestKey::p256(), ROOT, key);
+    spec.tbs_algorithm = Some(algorithm.clone());
+    spec.outer_algorithm = Some(algorithm);
+    let leaf = spec.sign(key);
+    validate_path(std::slice::from_ref(root), &[], &leaf, NOW, &client_auth())
+}
+
+#[test]
+fn rejects_sha1_rsa_signatures() {
+    let key = TestKey::rsa_pkcs1();
+    let root = root_spec(ROOT, &key, None).sign(&key);
+    let sha1 = AlgorithmIdentifierOwned {
+        oid: oid::SHA1_WITH_RSA_ENCRYPTION,
+        parameters: Some(Any::null()),
+    };
+    let result = validate_relabelled(&root, &key, sha1);
+    assert!(
+        matches!(&result, Err(PathError::UnsupportedAlgorithm { algorithm, .. }) if algorithm.contains("SHA-1")),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn rejects_pss_with_other_than_the_standard_parameters() {
+    let key = TestKey::rsa(RsaScheme::PssSha256);
+    let root = root_spec(ROOT, &key, None).sign(&key);
+    // The control: the standard SHA-256 set, explicit, verifies.
+    validate_relabelled(&root, &key, pss_algorithm(oid::SHA256, oid::SHA256, 32)).unwrap();
+    let defaults = AlgorithmIdentifierOwned {
+        oid: oid::RSASSA_PSS,
+        // An empty RSASSA-PSS-params: SHA-1, MGF1-SHA-1, salt 20.
+        parameters: Some(Any::new(der::Tag::Sequence, Vec::new()).unwrap()),
+    };
+    let no_parameters = AlgorithmIdentifierOwned {
+        oid: oid::RSASSA_PSS,
+        parameters: None,
+    };
+    for (what, algorithm) in [
+        ("salt 20", pss_algorithm(oid::SHA256, oid::SHA256, 20)),
+        ("salt 0", pss_algorithm(oid::SHA256, oid::SHA256, 0)),
+        ("MGF1-SHA-1", pss_algorithm(oid::SHA256, oid::SHA1, 32)),
+        ("MGF1-SHA-384", pss_algorithm(oid::SHA256, oid::SHA384, 32)),
+        ("hash SHA-1", pss_algorithm(oid::SHA1, oid::SHA1, 20)),
+        ("defaults", defaults),
+        ("no parameters", no_parameters),
+    ] {
+        let result = validate_relabelled(&root, &key, algorithm);
+        assert!(
+            matches!(&result, Err(PathError::UnsupportedAlgorithm { algorithm, .. }) if algorithm.starts_with("RSASSA-PSS")),
+            "{what}: {result:?}"
+        );
+    }
+    // A PKCS#1 v1.5 signature with parameters other than NULL.
+    let key = TestKey::rsa_pkcs1();
+    let root = root_spec(ROOT, &key, None).sign(&key);
+    let odd = AlgorithmIdentifierOwned {
+        oid: oid::SHA256_WITH_RSA_ENCRYPTION,
+        parameters: Some(Any::encode_from(&oid::SHA256).unwrap()),
+    };
+    assert!(matches!(
+        validate_relabelled(&root, &key, odd),
+        Err(PathError::UnsupportedAlgorithm { .. })
+    ));
+    // Absent parameters are accepted (RFC 4055 §5).
+    let absent = AlgorithmIdentifierOwned {
+        oid: oid::SHA256_WITH_RSA_ENCRYPTION,
+        parameters: None,
+    };
+    validate_relabelled(&root, &key, absent).unwrap();
+}
+
+/// A certificate of `testdata/rsa-path` (made by its `generate.sh` with the openssl CLI).
+fn rsa_fixture(file: &str) -> Certificate {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/rsa-path")
+        .join(file);
+    crate::x509::certificates_from_pem_or_der(&std::fs::read(path).unwrap())
+        .unwrap()
+        .remove(0)
+}
+
+fn validate_fixture(root: &str, leaf: &str) -> Result<ValidatedPath, PathError> {
+    let (root, leaf) = (rsa_fixture(root), rsa_fixture(leaf));
+    let time = to_offset(&leaf.tbs_certificate().validity().not_before) + Duration::hours(1);
+    let options = ValidationOptions::default().with_required_eku(oid::KP_SERVER_AUTH);
+    validate_path(&[root], &[], &leaf, time, &options)
+}
+
+#[test]
+fn validates_openssl_made_rsa_pkcs1_and_pss_certificates() {
+    validate_fixture("root.pem", "leaf-sha256.pem").unwrap();
+    validate_fixture("root.pem", "leaf-pss.pem").unwrap();
+}
+
+#[test]
+fn rejects_openssl_made_sha1_and_weak_or_odd_sized_rsa_certificates() {
+    let sha1 = validate_fixture("root.pem", "leaf-sha1.pem");
+    assert!(
+        matches!(&sha1, Err(PathError::UnsupportedAlgorithm { algorithm, .. }) if algorithm.contains("SHA-1")),
+        "{sha1:?}"
+    );
+    let weak = validate_fixture("root-1024.pem", "leaf-under-1024.pem");
+    assert!(
+        matches!(&weak, Err(PathError::UnsupportedAlgorithm { subject, algorithm })
+            if subject.contains("RSA Root 1024") && algorithm.contains("1024 bits")),
+        "{weak:?}"
+    );
+    for (file, bits) in [("root-1024.pem", 1024), ("root-2052.pem", 2052)] {
+        let cert = rsa_fixture(file);
+        assert_eq!(
+            CertificateKey::from_spki(cert.tbs_certificate().subject_public_key_info()),
+            Err(KeyError::RsaKeySize { bits }),
+            "{file}"
+        );
+    }
 }
