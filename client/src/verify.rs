@@ -395,6 +395,40 @@ mod tests {
         }
     }
 
+    /// Path validation verifies RSA chains of other PKIs, but an RSA leaf key is never the MLS
+    /// key: an openssl-made RSA chain (`testdata/rsa-path`, clientAuth leaf) is refused here.
+    #[test]
+    fn refuses_an_rsa_leaf_after_path_validation_accepts_it() {
+        let read = |file: &str| {
+            let path = format!("{}/../testdata/rsa-path/{file}", env!("CARGO_MANIFEST_DIR"));
+            e2ei_core::x509::certificates_from_pem_or_der(&std::fs::read(path).unwrap())
+                .unwrap()
+                .remove(0)
+        };
+        let (root, leaf) = (read("root.pem"), read("leaf-sha256.pem"));
+        let not_before = leaf
+            .tbs_certificate()
+            .validity()
+            .not_before
+            .to_unix_duration();
+        let now = OffsetDateTime::from_unix_timestamp(i64::try_from(not_before.as_secs()).unwrap())
+            .unwrap()
+            + time::Duration::hours(1);
+        let key = Signer::ephemeral(KeyAlgorithm::P256)
+            .unwrap()
+            .public_key()
+            .clone();
+        let expected = ExpectedLeaf {
+            identifiers: &ids(),
+            key: &key,
+            algorithm: KeyAlgorithm::P256,
+        };
+        match verify_chain(&[leaf], &[root], &expected, now) {
+            Err(CertificateError::LeafKey(why)) => assert!(why.contains("RSA"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn accepts_a_wire_leaf_for_the_mls_key() {
         let pki = Pki::new();
