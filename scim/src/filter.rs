@@ -691,6 +691,11 @@ impl Filter {
         self.eval(Ctx::Root(resource), schema)
     }
 
+    /// Whether one value of the complex attribute `parent` matches (a PATCH value filter).
+    pub(crate) fn matches_element(&self, parent: &'static AttributeDef, elem: &Value, schema: &ResourceSchema) -> bool {
+        self.eval(Ctx::Element { parent, elem }, schema)
+    }
+
     fn eval(&self, ctx: Ctx<'_>, schema: &ResourceSchema) -> bool {
         match self {
             Self::And(l, r) => l.eval(ctx, schema) && r.eval(ctx, schema),
