@@ -692,7 +692,12 @@ impl Filter {
     }
 
     /// Whether one value of the complex attribute `parent` matches (a PATCH value filter).
-    pub(crate) fn matches_element(&self, parent: &'static AttributeDef, elem: &Value, schema: &ResourceSchema) -> bool {
+    pub(crate) fn matches_element(
+        &self,
+        parent: &'static AttributeDef,
+        elem: &Value,
+        schema: &ResourceSchema,
+    ) -> bool {
         self.eval(Ctx::Element { parent, elem }, schema)
     }
 
@@ -811,6 +816,7 @@ impl Filter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -25,5 +25,13 @@ pub mod service;
 
 pub use error::{ScimError, ScimType};
 pub use filter::{AttrPath, CompValue, CompareOp, Filter, parse_filter};
-
+pub use memory::MemoryDirectory;
+pub use patch::apply_patch;
+pub use path::{PatchPath, parse_patch_path};
+pub use project::{SortOrder, sort_resources};
+pub use resource::{merge_put, normalise_resource};
 pub use schema::{ResourceKind, ResourceSchema};
+pub use service::{
+    Directory, DirectoryError, Page, Query, ScimRequest, ScimResponse, ScimService, ServiceConfig,
+    Stored, render,
+};

@@ -19,7 +19,10 @@ use serde_json::{Map, Value};
 use crate::error::ScimError;
 use crate::filter::{AttrPath, CompValue, CompareOp, Filter, get_ci};
 use crate::path::{PatchPath, parse_patch_path};
-use crate::resource::{check_one_primary, check_required, coerce_scalar, ensure_schema_listed, normalise_attr, normalise_complex, prune_extensions};
+use crate::resource::{
+    check_one_primary, check_required, coerce_scalar, ensure_schema_listed, normalise_attr,
+    normalise_complex, prune_extensions,
+};
 use crate::schema::{AttrType, AttributeDef, Mutability, ResourceSchema, SchemaDef};
 
 /// The PATCH request message schema URN (RFC 7644 §3.5.2).
@@ -53,34 +56,59 @@ pub struct PatchOperation {
 /// Parse a PATCH request body (`schemas` with the PatchOp URN, `Operations`).
 pub fn parse_patch_request(body: &Value) -> Result<Vec<PatchOperation>, ScimError> {
     if !body.is_object() {
-        return Err(ScimError::invalid_syntax("the PATCH body must be a JSON object"));
+        return Err(ScimError::invalid_syntax(
+            "the PATCH body must be a JSON object",
+        ));
     }
     let listed = get_ci(body, "schemas")
         .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))));
+        .is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
+            })
+        });
     if !listed {
-        return Err(ScimError::invalid_syntax(format!("schemas must contain {PATCH_OP_SCHEMA}")));
+        return Err(ScimError::invalid_syntax(format!(
+            "schemas must contain {PATCH_OP_SCHEMA}"
+        )));
     }
     let Some(ops) = get_ci(body, "Operations").and_then(Value::as_array) else {
-        return Err(ScimError::invalid_syntax("Operations: missing or not an array"));
+        return Err(ScimError::invalid_syntax(
+            "Operations: missing or not an array",
+        ));
     };
     if ops.len() > MAX_OPERATIONS {
-        return Err(ScimError::invalid_syntax(format!("more than {MAX_OPERATIONS} operations")));
+        return Err(ScimError::invalid_syntax(format!(
+            "more than {MAX_OPERATIONS} operations"
+        )));
     }
     ops.iter()
         .enumerate()
         .map(|(i, o)| {
-            let op = match get_ci(o, "op").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+            let op = match get_ci(o, "op")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 Some("add") => PatchOpKind::Add,
                 Some("replace") => PatchOpKind::Replace,
                 Some("remove") => PatchOpKind::Remove,
-                _ => return Err(ScimError::invalid_syntax(format!("Operations[{i}]: op must be add, replace or remove"))),
+                _ => {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "Operations[{i}]: op must be add, replace or remove"
+                    )));
+                }
             };
             let path = match get_ci(o, "path") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) if s.trim().is_empty() => None,
                 Some(Value::String(s)) => Some(parse_patch_path(s)?),
-                Some(_) => return Err(ScimError::invalid_path(format!("Operations[{i}]: path must be a string"))),
+                Some(_) => {
+                    return Err(ScimError::invalid_path(format!(
+                        "Operations[{i}]: path must be a string"
+                    )));
+                }
             };
             let value = get_ci(o, "value").cloned();
             Ok(PatchOperation { op, path, value })
@@ -90,13 +118,21 @@ pub fn parse_patch_request(body: &Value) -> Result<Vec<PatchOperation>, ScimErro
 
 /// Apply a PATCH request body to a stored document (no `id`, no `meta`), returning the new
 /// document. The operations apply in order and all-or-nothing (RFC 7644 §3.5.2).
-pub fn apply_patch(schema: &ResourceSchema, document: &Value, body: &Value) -> Result<Value, ScimError> {
+pub fn apply_patch(
+    schema: &ResourceSchema,
+    document: &Value,
+    body: &Value,
+) -> Result<Value, ScimError> {
     let ops = parse_patch_request(body)?;
     apply_operations(schema, document, &ops)
 }
 
 /// Apply parsed operations to a stored document.
-pub fn apply_operations(schema: &ResourceSchema, document: &Value, ops: &[PatchOperation]) -> Result<Value, ScimError> {
+pub fn apply_operations(
+    schema: &ResourceSchema,
+    document: &Value,
+    ops: &[PatchOperation],
+) -> Result<Value, ScimError> {
     let mut doc = document.clone();
     if !doc.is_object() {
         return Err(ScimError::internal());
@@ -111,18 +147,31 @@ pub fn apply_operations(schema: &ResourceSchema, document: &Value, ops: &[PatchO
 
 fn whole_extension(schema: &ResourceSchema, path: &PatchPath) -> Option<&'static SchemaDef> {
     match path {
-        PatchPath::Attr(AttrPath { schema: Some(s), attr, sub_attr: None }) => schema.extension(&format!("{s}:{attr}")),
+        PatchPath::Attr(AttrPath {
+            schema: Some(s),
+            attr,
+            sub_attr: None,
+        }) => schema.extension(&format!("{s}:{attr}")),
         _ => None,
     }
 }
 
-fn apply_op(schema: &ResourceSchema, doc: &mut Value, op: &PatchOperation) -> Result<(), ScimError> {
+fn apply_op(
+    schema: &ResourceSchema,
+    doc: &mut Value,
+    op: &PatchOperation,
+) -> Result<(), ScimError> {
     let Some(path) = &op.path else {
         if op.op == PatchOpKind::Remove {
             return Err(ScimError::no_target("remove requires a path"));
         }
-        let value = op.value.as_ref().ok_or_else(|| ScimError::invalid_value("missing value"))?;
-        let obj = value.as_object().ok_or_else(|| ScimError::invalid_value("an operation without path takes an object value"))?;
+        let value = op
+            .value
+            .as_ref()
+            .ok_or_else(|| ScimError::invalid_value("missing value"))?;
+        let obj = value.as_object().ok_or_else(|| {
+            ScimError::invalid_value("an operation without path takes an object value")
+        })?;
         return apply_object(schema, doc, op.op, None, obj);
     };
     if let Some(ext) = whole_extension(schema, path) {
@@ -135,7 +184,13 @@ fn apply_op(schema: &ResourceSchema, doc: &mut Value, op: &PatchOperation) -> Re
                 Ok(())
             }
             _ => {
-                let value = op.value.as_ref().and_then(Value::as_object).ok_or_else(|| ScimError::invalid_value(format!("{}: expected an object", ext.id)))?;
+                let value = op
+                    .value
+                    .as_ref()
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| {
+                        ScimError::invalid_value(format!("{}: expected an object", ext.id))
+                    })?;
                 apply_object(schema, doc, op.op, Some(ext), value)
             }
         };
@@ -144,7 +199,11 @@ fn apply_op(schema: &ResourceSchema, doc: &mut Value, op: &PatchOperation) -> Re
 }
 
 fn check_extension_removable(ext: &SchemaDef) -> Result<(), ScimError> {
-    if ext.attributes.iter().any(|a| a.mutability == Mutability::ReadOnly) {
+    if ext
+        .attributes
+        .iter()
+        .any(|a| a.mutability == Mutability::ReadOnly)
+    {
         return Err(ScimError::mutability(format!("{} is read-only", ext.id)));
     }
     Ok(())
@@ -159,12 +218,18 @@ fn apply_object(
     obj: &Map<String, Value>,
 ) -> Result<(), ScimError> {
     for (k, v) in obj {
-        if within.is_none() && ["schemas", "id", "meta"].iter().any(|i| i.eq_ignore_ascii_case(k)) {
+        if within.is_none()
+            && ["schemas", "id", "meta"]
+                .iter()
+                .any(|i| i.eq_ignore_ascii_case(k))
+        {
             continue;
         }
         if within.is_none() {
             if let Some(ext) = schema.extension(k) {
-                let inner = v.as_object().ok_or_else(|| ScimError::invalid_value(format!("{}: expected an object", ext.id)))?;
+                let inner = v.as_object().ok_or_else(|| {
+                    ScimError::invalid_value(format!("{}: expected an object", ext.id))
+                })?;
                 apply_object(schema, doc, op, Some(ext), inner)?;
                 continue;
             }
@@ -172,7 +237,9 @@ fn apply_object(
         let mut path = parse_patch_path(k)?;
         if let Some(ext) = within {
             match &mut path {
-                PatchPath::Attr(p) | PatchPath::Filtered { attr: p, .. } if p.schema.is_none() => p.schema = Some(ext.id.to_owned()),
+                PatchPath::Attr(p) | PatchPath::Filtered { attr: p, .. } if p.schema.is_none() => {
+                    p.schema = Some(ext.id.to_owned())
+                }
                 _ => return Err(ScimError::invalid_path(format!("{k:?} inside {}", ext.id))),
             }
         }
@@ -181,7 +248,10 @@ fn apply_object(
     Ok(())
 }
 
-fn container<'a>(doc: &'a mut Value, ext: Option<&SchemaDef>) -> Result<&'a mut Map<String, Value>, ScimError> {
+fn container<'a>(
+    doc: &'a mut Value,
+    ext: Option<&SchemaDef>,
+) -> Result<&'a mut Map<String, Value>, ScimError> {
     if let Some(e) = ext {
         ensure_schema_listed(doc, e.id);
     }
@@ -189,7 +259,11 @@ fn container<'a>(doc: &'a mut Value, ext: Option<&SchemaDef>) -> Result<&'a mut 
     match ext {
         None => Ok(obj),
         Some(e) => {
-            let key = obj.keys().find(|k| k.eq_ignore_ascii_case(e.id)).cloned().unwrap_or_else(|| e.id.to_owned());
+            let key = obj
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(e.id))
+                .cloned()
+                .unwrap_or_else(|| e.id.to_owned());
             let slot = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
@@ -208,7 +282,11 @@ fn apply_at(
     pathless: bool,
 ) -> Result<(), ScimError> {
     let ap = path.attr_path();
-    let top = AttrPath { schema: ap.schema.clone(), attr: ap.attr.clone(), sub_attr: None };
+    let top = AttrPath {
+        schema: ap.schema.clone(),
+        attr: ap.attr.clone(),
+        sub_attr: None,
+    };
     let Some(r) = schema.resolve(&top) else {
         return Err(ScimError::invalid_path(format!("unknown attribute {path}")));
     };
@@ -223,10 +301,16 @@ fn apply_at(
     let sub = match sub_name {
         None => None,
         Some(s) => {
-            let sd = (attr.ty == AttrType::Complex).then(|| attr.sub_attribute(s)).flatten();
-            let sd = sd.ok_or_else(|| ScimError::invalid_path(format!("unknown sub-attribute {path}")))?;
+            let sd = (attr.ty == AttrType::Complex)
+                .then(|| attr.sub_attribute(s))
+                .flatten();
+            let sd =
+                sd.ok_or_else(|| ScimError::invalid_path(format!("unknown sub-attribute {path}")))?;
             if sd.mutability == Mutability::ReadOnly {
-                return Err(ScimError::mutability(format!("{}.{} is read-only", attr.name, sd.name)));
+                return Err(ScimError::mutability(format!(
+                    "{}.{} is read-only",
+                    attr.name, sd.name
+                )));
             }
             Some(sd)
         }
@@ -244,7 +328,9 @@ fn apply_at(
         },
         PatchPath::Filtered { filter, .. } => {
             if attr.ty != AttrType::Complex || !attr.multi_valued {
-                return Err(ScimError::invalid_path(format!("{path}: value filters apply to multi-valued complex attributes")));
+                return Err(ScimError::invalid_path(format!(
+                    "{path}: value filters apply to multi-valued complex attributes"
+                )));
             }
             filter.validate_in(schema, Some(attr))?;
             op_filtered(schema, c, attr, filter, sub, op, value, pathless)
@@ -253,7 +339,10 @@ fn apply_at(
 }
 
 fn key_of(c: &Map<String, Value>, name: &str) -> String {
-    c.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned().unwrap_or_else(|| name.to_owned())
+    c.keys()
+        .find(|k| k.eq_ignore_ascii_case(name))
+        .cloned()
+        .unwrap_or_else(|| name.to_owned())
 }
 
 fn values_equal(def: &AttributeDef, a: &Value, b: &Value) -> bool {
@@ -266,7 +355,9 @@ fn values_equal(def: &AttributeDef, a: &Value, b: &Value) -> bool {
 /// Whether two values of a multi-valued complex attribute are the same value (same `value`,
 /// and the same `type` where both have one).
 fn same_element(attr: &AttributeDef, a: &Value, b: &Value) -> bool {
-    let (Some(vd), Some(av), Some(bv)) = (attr.sub_attribute("value"), a.get("value"), b.get("value")) else {
+    let (Some(vd), Some(av), Some(bv)) =
+        (attr.sub_attribute("value"), a.get("value"), b.get("value"))
+    else {
         return a == b;
     };
     let types_agree = match (a.get("type"), b.get("type"), attr.sub_attribute("type")) {
@@ -279,9 +370,15 @@ fn same_element(attr: &AttributeDef, a: &Value, b: &Value) -> bool {
 /// After values at `touched` changed: if one of them became primary, the others stop being
 /// primary (RFC 7643 §2.4); two new primaries → 400 `invalidValue`.
 fn enforce_primary(arr: &mut [Value], touched: &[usize], name: &str) -> Result<(), ScimError> {
-    let winners: Vec<usize> = touched.iter().copied().filter(|i| arr.get(*i).and_then(|v| v.get("primary")) == Some(&Value::Bool(true))).collect();
+    let winners: Vec<usize> = touched
+        .iter()
+        .copied()
+        .filter(|i| arr.get(*i).and_then(|v| v.get("primary")) == Some(&Value::Bool(true)))
+        .collect();
     if winners.len() > 1 {
-        return Err(ScimError::invalid_value(format!("{name}: more than one primary value")));
+        return Err(ScimError::invalid_value(format!(
+            "{name}: more than one primary value"
+        )));
     }
     if let Some(w) = winners.first() {
         for (i, v) in arr.iter_mut().enumerate() {
@@ -303,7 +400,10 @@ fn merge_into(target: &mut Value, new: &Value, attr: &AttributeDef) -> Result<()
     for (k, v) in n {
         if let (Some(sd), Some(old)) = (attr.sub_attribute(k), t.get(k)) {
             if sd.mutability == Mutability::Immutable && !values_equal(sd, old, v) {
-                return Err(ScimError::mutability(format!("{}.{} is immutable", attr.name, sd.name)));
+                return Err(ScimError::mutability(format!(
+                    "{}.{} is immutable",
+                    attr.name, sd.name
+                )));
             }
         }
         t.insert(k.clone(), v.clone());
@@ -311,10 +411,18 @@ fn merge_into(target: &mut Value, new: &Value, attr: &AttributeDef) -> Result<()
     Ok(())
 }
 
-fn op_attr(c: &mut Map<String, Value>, attr: &'static AttributeDef, op: PatchOpKind, value: Option<&Value>) -> Result<(), ScimError> {
+fn op_attr(
+    c: &mut Map<String, Value>,
+    attr: &'static AttributeDef,
+    op: PatchOpKind,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
     let key = key_of(c, attr.name);
     if op == PatchOpKind::Remove {
-        if let (true, Some(v)) = (attr.multi_valued && attr.ty == AttrType::Complex, value.filter(|v| !v.is_null())) {
+        if let (true, Some(v)) = (
+            attr.multi_valued && attr.ty == AttrType::Complex,
+            value.filter(|v| !v.is_null()),
+        ) {
             let selectors: Vec<Value> = match normalise_attr(attr, v, attr.name, true)? {
                 Some(Value::Array(a)) => a,
                 _ => Vec::new(),
@@ -328,7 +436,10 @@ fn op_attr(c: &mut Map<String, Value>, attr: &'static AttributeDef, op: PatchOpK
             return Ok(());
         }
         if attr.required {
-            return Err(ScimError::mutability(format!("{} is required and cannot be removed", attr.name)));
+            return Err(ScimError::mutability(format!(
+                "{} is required and cannot be removed",
+                attr.name
+            )));
         }
         if attr.mutability == Mutability::Immutable && c.contains_key(&key) {
             return Err(ScimError::mutability(format!("{} is immutable", attr.name)));
@@ -381,7 +492,9 @@ fn op_attr(c: &mut Map<String, Value>, attr: &'static AttributeDef, op: PatchOpK
         return Ok(());
     }
     if attr.ty == AttrType::Complex {
-        let Some(new) = normalise_complex(attr, value, attr.name)? else { return Ok(()) };
+        let Some(new) = normalise_complex(attr, value, attr.name)? else {
+            return Ok(());
+        };
         match c.get_mut(&key) {
             Some(existing) if existing.is_object() => merge_into(existing, &new, attr)?,
             _ => {
@@ -404,22 +517,37 @@ fn op_attr(c: &mut Map<String, Value>, attr: &'static AttributeDef, op: PatchOpK
 
 /// Entra's removal by value: every sub-attribute the selector gives matches the value's.
 fn selector_matches(attr: &AttributeDef, selector: &Value, elem: &Value) -> bool {
-    let Some(sel) = selector.as_object() else { return false };
+    let Some(sel) = selector.as_object() else {
+        return false;
+    };
     !sel.is_empty()
-        && sel.iter().all(|(k, v)| match (attr.sub_attribute(k), get_ci(elem, k)) {
-            (Some(sd), Some(e)) => values_equal(sd, e, v),
-            _ => false,
-        })
+        && sel
+            .iter()
+            .all(|(k, v)| match (attr.sub_attribute(k), get_ci(elem, k)) {
+                (Some(sd), Some(e)) => values_equal(sd, e, v),
+                _ => false,
+            })
 }
 
-fn set_sub(elem: &mut Value, attr: &AttributeDef, sd: &AttributeDef, op: PatchOpKind, new: Option<&Value>) -> Result<(), ScimError> {
-    let Some(o) = elem.as_object_mut() else { return Ok(()) };
+fn set_sub(
+    elem: &mut Value,
+    attr: &AttributeDef,
+    sd: &AttributeDef,
+    op: PatchOpKind,
+    new: Option<&Value>,
+) -> Result<(), ScimError> {
+    let Some(o) = elem.as_object_mut() else {
+        return Ok(());
+    };
     let key = key_of(o, sd.name);
     let old = o.get(&key);
     if sd.mutability == Mutability::Immutable {
         if let Some(old) = old {
             if new.is_none_or(|n| !values_equal(sd, old, n)) {
-                return Err(ScimError::mutability(format!("{}.{} is immutable", attr.name, sd.name)));
+                return Err(ScimError::mutability(format!(
+                    "{}.{} is immutable",
+                    attr.name, sd.name
+                )));
             }
         }
     }
@@ -434,14 +562,25 @@ fn set_sub(elem: &mut Value, attr: &AttributeDef, sd: &AttributeDef, op: PatchOp
     Ok(())
 }
 
-fn coerce_sub(sd: &AttributeDef, attr: &AttributeDef, op: PatchOpKind, value: Option<&Value>) -> Result<Option<Value>, ScimError> {
+fn coerce_sub(
+    sd: &AttributeDef,
+    attr: &AttributeDef,
+    op: PatchOpKind,
+    value: Option<&Value>,
+) -> Result<Option<Value>, ScimError> {
     match (op, value) {
         (PatchOpKind::Remove, _) | (_, None | Some(Value::Null)) => Ok(None),
         (_, Some(v)) => coerce_scalar(sd, v, &format!("{}.{}", attr.name, sd.name)).map(Some),
     }
 }
 
-fn op_sub_all(c: &mut Map<String, Value>, attr: &'static AttributeDef, sd: &'static AttributeDef, op: PatchOpKind, value: Option<&Value>) -> Result<(), ScimError> {
+fn op_sub_all(
+    c: &mut Map<String, Value>,
+    attr: &'static AttributeDef,
+    sd: &'static AttributeDef,
+    op: PatchOpKind,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
     let key = key_of(c, attr.name);
     let new = coerce_sub(sd, attr, op, value)?;
     if attr.multi_valued {
@@ -477,7 +616,9 @@ fn op_sub_all(c: &mut Map<String, Value>, attr: &'static AttributeDef, sd: &'sta
             }
         }
     }
-    if c.get(&key).is_some_and(|v| v.as_object().is_some_and(Map::is_empty)) {
+    if c.get(&key)
+        .is_some_and(|v| v.as_object().is_some_and(Map::is_empty))
+    {
         c.remove(&key);
     }
     Ok(())
@@ -491,7 +632,11 @@ fn eq_terms(filter: &Filter, attr: &AttributeDef, out: &mut Map<String, Value>) 
             eq_terms(l, attr, out)?;
             eq_terms(r, attr, out)
         }
-        Filter::Compare { path, op: CompareOp::Eq, value } if path.schema.is_none() && path.sub_attr.is_none() => {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.schema.is_none() && path.sub_attr.is_none() => {
             let sd = attr.sub_attribute(&path.attr)?;
             let v = match value {
                 CompValue::Str(s) => Value::String(s.clone()),
@@ -523,7 +668,12 @@ fn op_filtered(
         Some(other) => vec![other],
         None => Vec::new(),
     };
-    let matched: Vec<usize> = arr.iter().enumerate().filter(|(_, e)| filter.matches_element(attr, e, schema)).map(|(i, _)| i).collect();
+    let matched: Vec<usize> = arr
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| filter.matches_element(attr, e, schema))
+        .map(|(i, _)| i)
+        .collect();
     let result = (|| {
         // The value written to each matched element: one sub-attribute, or a set of them.
         let new_sub = match sub {
@@ -531,7 +681,9 @@ fn op_filtered(
             None => None,
         };
         let new_obj = match (sub, op, value) {
-            (None, PatchOpKind::Add | PatchOpKind::Replace, Some(v)) => normalise_complex(attr, v, attr.name)?,
+            (None, PatchOpKind::Add | PatchOpKind::Replace, Some(v)) => {
+                normalise_complex(attr, v, attr.name)?
+            }
             _ => None,
         };
         if op == PatchOpKind::Remove {
@@ -553,11 +705,17 @@ fn op_filtered(
         }
         if matched.is_empty() {
             if op == PatchOpKind::Replace && !pathless {
-                return Err(ScimError::no_target(format!("no value of {} matches the filter {filter}", attr.name)));
+                return Err(ScimError::no_target(format!(
+                    "no value of {} matches the filter {filter}",
+                    attr.name
+                )));
             }
             let mut elem = Map::new();
             if eq_terms(filter, attr, &mut elem).is_none() {
-                return Err(ScimError::no_target(format!("no value of {} matches the filter {filter}", attr.name)));
+                return Err(ScimError::no_target(format!(
+                    "no value of {} matches the filter {filter}",
+                    attr.name
+                )));
             }
             let mut elem = Value::Object(elem);
             match (sub, &new_sub, &new_obj) {

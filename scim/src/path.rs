@@ -43,20 +43,28 @@ impl PatchPath {
 pub fn parse_patch_path(s: &str) -> Result<PatchPath, ScimError> {
     let bad = |msg: &str| ScimError::invalid_path(format!("{msg}: {s:?}"));
     if s.len() > MAX_FILTER_LEN {
-        return Err(ScimError::invalid_path(format!("path longer than {MAX_FILTER_LEN} bytes")));
+        return Err(ScimError::invalid_path(format!(
+            "path longer than {MAX_FILTER_LEN} bytes"
+        )));
     }
     let s_trim = s.trim();
     let Some(open) = s_trim.find('[') else {
-        return parse_attr_path(s_trim).map(PatchPath::Attr).map_err(|e| bad(e));
+        return parse_attr_path(s_trim).map(PatchPath::Attr).map_err(bad);
     };
-    let attr = parse_attr_path(&s_trim[..open]).map_err(|e| bad(e))?;
+    let attr = parse_attr_path(&s_trim[..open]).map_err(bad)?;
     if attr.sub_attr.is_some() {
-        return Err(bad("a value filter applies to an attribute, not a sub-attribute"));
+        return Err(bad(
+            "a value filter applies to an attribute, not a sub-attribute",
+        ));
     }
     // The filter ends at the last ']' (string literals may contain ']').
-    let close = s_trim.rfind(']').filter(|c| *c > open).ok_or_else(|| bad("missing ']'"))?;
+    let close = s_trim
+        .rfind(']')
+        .filter(|c| *c > open)
+        .ok_or_else(|| bad("missing ']'"))?;
     let inner = &s_trim[open + 1..close];
-    let filter = parse_filter(inner).map_err(|e| ScimError::invalid_path(format!("in the value filter: {}", e.detail)))?;
+    let filter = parse_filter(inner)
+        .map_err(|e| ScimError::invalid_path(format!("in the value filter: {}", e.detail)))?;
     if matches!(filter, Filter::ValuePath { .. }) || contains_value_path(&filter) {
         return Err(bad("value filters cannot be nested"));
     }
@@ -65,14 +73,18 @@ pub fn parse_patch_path(s: &str) -> Result<PatchPath, ScimError> {
         None if rest.is_empty() => None,
         None => return Err(bad("unexpected text after ']'")),
         Some(sub) => {
-            let p = parse_attr_path(sub).map_err(|e| bad(e))?;
+            let p = parse_attr_path(sub).map_err(bad)?;
             if p.schema.is_some() || p.sub_attr.is_some() {
                 return Err(bad("bad sub-attribute after ']'"));
             }
             Some(p.attr)
         }
     };
-    Ok(PatchPath::Filtered { attr, filter, sub_attr })
+    Ok(PatchPath::Filtered {
+        attr,
+        filter,
+        sub_attr,
+    })
 }
 
 fn contains_value_path(f: &Filter) -> bool {
@@ -96,7 +108,11 @@ impl fmt::Display for PatchPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Attr(p) => write!(f, "{p}"),
-            Self::Filtered { attr, filter, sub_attr } => {
+            Self::Filtered {
+                attr,
+                filter,
+                sub_attr,
+            } => {
                 write!(f, "{attr}[{filter}]")?;
                 if let Some(s) = sub_attr {
                     write!(f, ".{s}")?;
@@ -108,6 +124,7 @@ impl fmt::Display for PatchPath {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::error::ScimType;
@@ -115,7 +132,9 @@ mod tests {
     #[test]
     fn parses_value_filter_with_sub_attribute() {
         let p = parse_patch_path(r#"emails[type eq "work"].value"#).unwrap();
-        let PatchPath::Filtered { attr, sub_attr, .. } = &p else { panic!() };
+        let PatchPath::Filtered { attr, sub_attr, .. } = &p else {
+            panic!()
+        };
         assert_eq!(attr.attr, "emails");
         assert_eq!(sub_attr.as_deref(), Some("value"));
         assert_eq!(p.to_string(), r#"emails[type eq "work"].value"#);
@@ -123,13 +142,23 @@ mod tests {
 
     #[test]
     fn parses_urn_prefixed_extension_attribute() {
-        let p = parse_patch_path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager").unwrap();
+        let p =
+            parse_patch_path("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")
+                .unwrap();
         assert_eq!(p.attr_path().attr, "manager");
     }
 
     #[test]
     fn rejects_malformed_paths_with_invalid_path() {
-        for bad in ["", "emails[type eq \"work\"", "emails[type eq]", "emails[type eq \"w\"]x", "name.given.x", "1abc", "members[value eq \"a\"].b.c"] {
+        for bad in [
+            "",
+            "emails[type eq \"work\"",
+            "emails[type eq]",
+            "emails[type eq \"w\"]x",
+            "name.given.x",
+            "1abc",
+            "members[value eq \"a\"].b.c",
+        ] {
             let e = parse_patch_path(bad).unwrap_err();
             assert_eq!(e.scim_type, Some(ScimType::InvalidPath), "{bad}");
         }

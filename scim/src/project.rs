@@ -28,14 +28,20 @@ impl SortOrder {
         } else if s.eq_ignore_ascii_case("descending") {
             Ok(Self::Descending)
         } else {
-            Err(ScimError::invalid_value(format!("sortOrder must be ascending or descending, got {s:?}")))
+            Err(ScimError::invalid_value(format!(
+                "sortOrder must be ascending or descending, got {s:?}"
+            )))
         }
     }
 }
 
 /// Parse a comma-separated attribute list (`attributes=userName,name.givenName,urn:…:department`).
 pub fn parse_attribute_list(s: &str) -> Result<Vec<AttrPath>, ScimError> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(AttrPath::parse).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(AttrPath::parse)
+        .collect()
 }
 
 /// Which attributes to return.
@@ -49,12 +55,19 @@ pub enum Projection<'a> {
     Excluding(&'a [AttrPath]),
 }
 
-fn names(paths: &[AttrPath], schema: &ResourceSchema) -> Vec<(Option<&'static str>, &'static str, Option<&'static str>)> {
+fn names(
+    paths: &[AttrPath],
+    schema: &ResourceSchema,
+) -> Vec<(Option<&'static str>, &'static str, Option<&'static str>)> {
     paths
         .iter()
         .filter_map(|p| {
             let r = schema.resolve(p)?;
-            Some((r.extension.map(|e| e.id), r.attr.name, r.sub.map(|s| s.name)))
+            Some((
+                r.extension.map(|e| e.id),
+                r.attr.name,
+                r.sub.map(|s| s.name),
+            ))
         })
         .collect()
 }
@@ -62,7 +75,9 @@ fn names(paths: &[AttrPath], schema: &ResourceSchema) -> Vec<(Option<&'static st
 /// Apply a projection to a rendered resource. `schemas` and attributes returned `always`
 /// (`id`) always appear; `never` attributes never do; `request` ones only when named.
 pub fn project(resource: &Value, schema: &ResourceSchema, projection: Projection<'_>) -> Value {
-    let Some(obj) = resource.as_object() else { return resource.clone() };
+    let Some(obj) = resource.as_object() else {
+        return resource.clone();
+    };
     let (wanted, excluded) = match projection {
         Projection::Default => (None, Vec::new()),
         Projection::Only(p) => (Some(names(p, schema)), Vec::new()),
@@ -84,7 +99,13 @@ pub fn project(resource: &Value, schema: &ResourceSchema, projection: Projection
         }
         let mut single = Map::new();
         single.insert(k.clone(), v.clone());
-        out.extend(project_attrs(&single, schema, None, wanted.as_deref(), &excluded));
+        out.extend(project_attrs(
+            &single,
+            schema,
+            None,
+            wanted.as_deref(),
+            &excluded,
+        ));
     }
     Value::Object(out)
 }
@@ -122,10 +143,17 @@ fn project_attrs(
                     continue;
                 }
                 if hits.iter().any(|n| n.2.is_none()) {
-                    out.insert(k.clone(), filter_subs(def, v, |s| s.returned != Returned::Never && s.returned != Returned::Request));
+                    out.insert(
+                        k.clone(),
+                        filter_subs(def, v, |s| {
+                            s.returned != Returned::Never && s.returned != Returned::Request
+                        }),
+                    );
                 } else {
                     let subs: Vec<&str> = hits.iter().filter_map(|n| n.2).collect();
-                    let kept = filter_subs(def, v, |s| s.returned == Returned::Always || subs.contains(&s.name));
+                    let kept = filter_subs(def, v, |s| {
+                        s.returned == Returned::Always || subs.contains(&s.name)
+                    });
                     if crate::filter::is_present(&kept) {
                         out.insert(k.clone(), kept);
                     }
@@ -141,7 +169,8 @@ fn project_attrs(
                 }
                 let subs: Vec<&str> = hits.iter().filter_map(|n| n.2).collect();
                 let kept = filter_subs(def, v, |s| {
-                    s.returned == Returned::Always || (s.returned == Returned::Default && !subs.contains(&s.name))
+                    s.returned == Returned::Always
+                        || (s.returned == Returned::Default && !subs.contains(&s.name))
                 });
                 if crate::filter::is_present(&kept) {
                     out.insert(k.clone(), kept);
@@ -154,18 +183,30 @@ fn project_attrs(
 
 /// Keep the sub-attributes of a complex value (or of each value of a multi-valued one) that
 /// `keep` accepts.
-fn filter_subs(def: &AttributeDef, v: &Value, keep: impl Fn(&AttributeDef) -> bool + Copy) -> Value {
+fn filter_subs(
+    def: &AttributeDef,
+    v: &Value,
+    keep: impl Fn(&AttributeDef) -> bool + Copy,
+) -> Value {
     if def.ty != AttrType::Complex {
         return v.clone();
     }
     let one = |e: &Value| match e.as_object() {
         Some(o) => Value::Object(
-            o.iter().filter(|(k, _)| def.sub_attribute(k).is_some_and(keep)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            o.iter()
+                .filter(|(k, _)| def.sub_attribute(k).is_some_and(keep))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         ),
         None => e.clone(),
     };
     match v {
-        Value::Array(a) => Value::Array(a.iter().map(one).filter(crate::filter::is_present).collect()),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(one)
+                .filter(crate::filter::is_present)
+                .collect(),
+        ),
         other => one(other),
     }
 }
@@ -186,7 +227,10 @@ fn sort_key(resource: &Value, path: &AttrPath, schema: &ResourceSchema) -> Optio
     }?;
     let mut v = get_ci(container, r.attr.name)?;
     if let Value::Array(a) = v {
-        v = a.iter().find(|e| get_ci(e, "primary") == Some(&Value::Bool(true))).or_else(|| a.first())?;
+        v = a
+            .iter()
+            .find(|e| get_ci(e, "primary") == Some(&Value::Bool(true)))
+            .or_else(|| a.first())?;
     }
     let def = match (r.attr.ty, r.sub) {
         (AttrType::Complex, sub) => {
@@ -199,8 +243,14 @@ fn sort_key(resource: &Value, path: &AttrPath, schema: &ResourceSchema) -> Optio
     match (def.ty, v) {
         (AttrType::Boolean, Value::Bool(b)) => Some(SortKey::Bool(*b)),
         (AttrType::Integer | AttrType::Decimal, Value::Number(n)) => n.as_f64().map(SortKey::Num),
-        (AttrType::DateTime, Value::String(s)) => OffsetDateTime::parse(s, &Rfc3339).ok().map(SortKey::Time),
-        (_, Value::String(s)) => Some(SortKey::Str(if def.case_exact { s.clone() } else { s.to_lowercase() })),
+        (AttrType::DateTime, Value::String(s)) => {
+            OffsetDateTime::parse(s, &Rfc3339).ok().map(SortKey::Time)
+        }
+        (_, Value::String(s)) => Some(SortKey::Str(if def.case_exact {
+            s.clone()
+        } else {
+            s.to_lowercase()
+        })),
         _ => None,
     }
 }
@@ -209,11 +259,19 @@ fn sort_key(resource: &Value, path: &AttrPath, schema: &ResourceSchema) -> Optio
 /// sorts by its primary value (else its first), a complex one by its `value`; string
 /// comparison honours `caseExact`; resources without a value sort last when ascending (first
 /// when descending). The sort is stable; an unknown attribute leaves the order unchanged.
-pub fn sort_resources(resources: &mut [Value], by: &AttrPath, order: SortOrder, schema: &ResourceSchema) {
+pub fn sort_resources(
+    resources: &mut [Value],
+    by: &AttrPath,
+    order: SortOrder,
+    schema: &ResourceSchema,
+) {
     if schema.resolve(by).is_none() {
         return;
     }
-    let mut keyed: Vec<(Option<SortKey>, Value)> = resources.iter().map(|r| (sort_key(r, by, schema), r.clone())).collect();
+    let mut keyed: Vec<(Option<SortKey>, Value)> = resources
+        .iter()
+        .map(|r| (sort_key(r, by, schema), r.clone()))
+        .collect();
     keyed.sort_by(|(a, _), (b, _)| {
         let ord = match (a, b) {
             (None, None) => Ordering::Equal,
@@ -221,7 +279,11 @@ pub fn sort_resources(resources: &mut [Value], by: &AttrPath, order: SortOrder, 
             (Some(_), None) => Ordering::Less,
             (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
         };
-        if order == SortOrder::Descending { ord.reverse() } else { ord }
+        if order == SortOrder::Descending {
+            ord.reverse()
+        } else {
+            ord
+        }
     });
     for (slot, (_, v)) in resources.iter_mut().zip(keyed) {
         *slot = v;

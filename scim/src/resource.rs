@@ -17,23 +17,30 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::ScimError;
 use crate::filter::get_ci;
-use crate::schema::{AttrType, AttributeDef, E2EI_USER_SCHEMA, Mutability, ResourceKind, ResourceSchema, SchemaDef};
+use crate::schema::{
+    AttrType, AttributeDef, E2EI_USER_SCHEMA, Mutability, ResourceKind, ResourceSchema, SchemaDef,
+};
 
 /// User attributes accepted in input but ignored (see the module documentation).
 const IGNORED_USER_ATTRIBUTES: [&str; 2] = ["password", "groups"];
 
 /// Coerce a single scalar to the attribute's type.
 pub(crate) fn coerce_scalar(def: &AttributeDef, v: &Value, name: &str) -> Result<Value, ScimError> {
-    let wrong = || ScimError::invalid_value(format!("{name}: expected {}, got {v}", def.ty.as_str()));
+    let wrong =
+        || ScimError::invalid_value(format!("{name}: expected {}, got {v}", def.ty.as_str()));
     match def.ty {
-        AttrType::String | AttrType::Reference | AttrType::Binary => v.is_string().then(|| v.clone()).ok_or_else(wrong),
+        AttrType::String | AttrType::Reference | AttrType::Binary => {
+            v.is_string().then(|| v.clone()).ok_or_else(wrong)
+        }
         AttrType::Boolean => match v {
             Value::Bool(_) => Ok(v.clone()),
             Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
             Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
             _ => Err(wrong()),
         },
-        AttrType::Integer => (v.is_i64() || v.is_u64()).then(|| v.clone()).ok_or_else(wrong),
+        AttrType::Integer => (v.is_i64() || v.is_u64())
+            .then(|| v.clone())
+            .ok_or_else(wrong),
         AttrType::Decimal => v.is_number().then(|| v.clone()).ok_or_else(wrong),
         AttrType::DateTime => match v.as_str().map(|s| OffsetDateTime::parse(s, &Rfc3339)) {
             Some(Ok(_)) => Ok(v.clone()),
@@ -45,37 +52,63 @@ pub(crate) fn coerce_scalar(def: &AttributeDef, v: &Value, name: &str) -> Result
 
 /// Normalise one value of a complex attribute: canonical sub-attribute names, read-only
 /// sub-attributes dropped (they are the server's to set), `null`s dropped. `None` if empty.
-pub(crate) fn normalise_complex(def: &AttributeDef, v: &Value, name: &str) -> Result<Option<Value>, ScimError> {
+pub(crate) fn normalise_complex(
+    def: &AttributeDef,
+    v: &Value,
+    name: &str,
+) -> Result<Option<Value>, ScimError> {
     let Some(obj) = v.as_object() else {
-        return Err(ScimError::invalid_value(format!("{name}: expected a complex value, got {v}")));
+        return Err(ScimError::invalid_value(format!(
+            "{name}: expected a complex value, got {v}"
+        )));
     };
     let mut out = Map::new();
     for (k, sv) in obj {
         let Some(sub) = def.sub_attribute(k) else {
-            return Err(ScimError::invalid_value(format!("{name}: unknown sub-attribute {k:?}")));
+            return Err(ScimError::invalid_value(format!(
+                "{name}: unknown sub-attribute {k:?}"
+            )));
         };
         if sv.is_null() || sub.mutability == Mutability::ReadOnly {
             continue;
         }
-        out.insert(sub.name.to_owned(), coerce_scalar(sub, sv, &format!("{name}.{}", sub.name))?);
+        out.insert(
+            sub.name.to_owned(),
+            coerce_scalar(sub, sv, &format!("{name}.{}", sub.name))?,
+        );
     }
     Ok((!out.is_empty()).then_some(Value::Object(out)))
 }
 
 /// Normalise one value (not an array) of an attribute.
-pub(crate) fn normalise_single(def: &AttributeDef, v: &Value, name: &str) -> Result<Option<Value>, ScimError> {
+pub(crate) fn normalise_single(
+    def: &AttributeDef,
+    v: &Value,
+    name: &str,
+) -> Result<Option<Value>, ScimError> {
     if v.is_null() {
         return Ok(None);
     }
-    if def.ty == AttrType::Complex { normalise_complex(def, v, name) } else { coerce_scalar(def, v, name).map(Some) }
+    if def.ty == AttrType::Complex {
+        normalise_complex(def, v, name)
+    } else {
+        coerce_scalar(def, v, name).map(Some)
+    }
 }
 
 /// Normalise an attribute's whole value. `wrap_single` accepts a lone value for a
 /// multi-valued attribute (PATCH `add`), which resources must send as an array.
-pub(crate) fn normalise_attr(def: &AttributeDef, v: &Value, name: &str, wrap_single: bool) -> Result<Option<Value>, ScimError> {
+pub(crate) fn normalise_attr(
+    def: &AttributeDef,
+    v: &Value,
+    name: &str,
+    wrap_single: bool,
+) -> Result<Option<Value>, ScimError> {
     if !def.multi_valued {
         if v.is_array() {
-            return Err(ScimError::invalid_value(format!("{name}: single-valued, got an array")));
+            return Err(ScimError::invalid_value(format!(
+                "{name}: single-valued, got an array"
+            )));
         }
         return normalise_single(def, v, name);
     }
@@ -83,7 +116,11 @@ pub(crate) fn normalise_attr(def: &AttributeDef, v: &Value, name: &str, wrap_sin
         Value::Null => return Ok(None),
         Value::Array(a) => a.iter().collect(),
         other if wrap_single => vec![other],
-        _ => return Err(ScimError::invalid_value(format!("{name}: multi-valued, expected an array"))),
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "{name}: multi-valued, expected an array"
+            )));
+        }
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -97,9 +134,14 @@ pub(crate) fn normalise_attr(def: &AttributeDef, v: &Value, name: &str, wrap_sin
 
 /// RFC 7643 §2.4: the primary value `true` appears no more than once.
 pub(crate) fn check_one_primary(values: &[Value], name: &str) -> Result<(), ScimError> {
-    let n = values.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count();
+    let n = values
+        .iter()
+        .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
+        .count();
     if n > 1 {
-        return Err(ScimError::invalid_value(format!("{name}: more than one primary value")));
+        return Err(ScimError::invalid_value(format!(
+            "{name}: more than one primary value"
+        )));
     }
     Ok(())
 }
@@ -116,11 +158,18 @@ fn normalise_attrs(
             None => schema.top_level(Some(schema.core.id), k),
         };
         let Some((_, def)) = found else {
-            if ext.is_none() && schema.kind == ResourceKind::User && IGNORED_USER_ATTRIBUTES.iter().any(|i| i.eq_ignore_ascii_case(k)) {
+            if ext.is_none()
+                && schema.kind == ResourceKind::User
+                && IGNORED_USER_ATTRIBUTES
+                    .iter()
+                    .any(|i| i.eq_ignore_ascii_case(k))
+            {
                 continue;
             }
             let within = ext.map_or(schema.core.id, |e| e.id);
-            return Err(ScimError::invalid_value(format!("unknown attribute {k:?} in {within}")));
+            return Err(ScimError::invalid_value(format!(
+                "unknown attribute {k:?} in {within}"
+            )));
         };
         if def.mutability == Mutability::ReadOnly {
             continue;
@@ -136,17 +185,28 @@ fn normalise_attrs(
 /// `schemas` first (canonical URNs, core first), no `id`, no `meta`, no read-only attributes.
 pub fn normalise_resource(schema: &ResourceSchema, body: &Value) -> Result<Value, ScimError> {
     let Some(obj) = body.as_object() else {
-        return Err(ScimError::invalid_syntax("the resource must be a JSON object"));
+        return Err(ScimError::invalid_syntax(
+            "the resource must be a JSON object",
+        ));
     };
     let listed = match get_ci(body, "schemas") {
         Some(Value::Array(a)) => a
             .iter()
-            .map(|s| s.as_str().ok_or_else(|| ScimError::invalid_value("schemas: expected strings")))
+            .map(|s| {
+                s.as_str()
+                    .ok_or_else(|| ScimError::invalid_value("schemas: expected strings"))
+            })
             .collect::<Result<Vec<_>, _>>()?,
         _ => return Err(ScimError::invalid_value("schemas: missing or not an array")),
     };
-    if !listed.iter().any(|s| s.eq_ignore_ascii_case(schema.core.id)) {
-        return Err(ScimError::invalid_value(format!("schemas must contain {}", schema.core.id)));
+    if !listed
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(schema.core.id))
+    {
+        return Err(ScimError::invalid_value(format!(
+            "schemas must contain {}",
+            schema.core.id
+        )));
     }
     let mut schemas = vec![Value::String(schema.core.id.to_owned())];
     for s in &listed {
@@ -154,7 +214,9 @@ pub fn normalise_resource(schema: &ResourceSchema, body: &Value) -> Result<Value
             continue;
         }
         let Some(ext) = schema.extension(s) else {
-            return Err(ScimError::invalid_value(format!("schemas: unknown schema {s:?}")));
+            return Err(ScimError::invalid_value(format!(
+                "schemas: unknown schema {s:?}"
+            )));
         };
         let v = Value::String(ext.id.to_owned());
         if !schemas.contains(&v) {
@@ -170,13 +232,19 @@ pub fn normalise_resource(schema: &ResourceSchema, body: &Value) -> Result<Value
         }
         if let Some(ext) = schema.extension(k) {
             if !listed.iter().any(|s| s.eq_ignore_ascii_case(ext.id)) {
-                return Err(ScimError::invalid_value(format!("{} is not listed in schemas", ext.id)));
+                return Err(ScimError::invalid_value(format!(
+                    "{} is not listed in schemas",
+                    ext.id
+                )));
             }
             if v.is_null() {
                 continue;
             }
             let Some(inner) = v.as_object() else {
-                return Err(ScimError::invalid_value(format!("{}: expected an object", ext.id)));
+                return Err(ScimError::invalid_value(format!(
+                    "{}: expected an object",
+                    ext.id
+                )));
             };
             let mut ext_out = Map::new();
             normalise_attrs(schema, Some(ext), inner, &mut ext_out)?;
@@ -186,7 +254,9 @@ pub fn normalise_resource(schema: &ResourceSchema, body: &Value) -> Result<Value
             continue;
         }
         if k.len() > 4 && k[..4].eq_ignore_ascii_case("urn:") {
-            return Err(ScimError::invalid_value(format!("unknown schema extension {k:?}")));
+            return Err(ScimError::invalid_value(format!(
+                "unknown schema extension {k:?}"
+            )));
         }
         core.insert(k.clone(), v.clone());
     }
@@ -208,7 +278,10 @@ pub fn normalise_resource(schema: &ResourceSchema, body: &Value) -> Result<Value
 /// `displayName`) → else 400 `invalidValue`.
 pub fn check_required(schema: &ResourceSchema, doc: &Value) -> Result<(), ScimError> {
     let core = schema.core.attributes.iter().map(|a| (None, a));
-    let ext = schema.extensions.iter().flat_map(|e| e.attributes.iter().map(move |a| (Some(*e), a)));
+    let ext = schema
+        .extensions
+        .iter()
+        .flat_map(|e| e.attributes.iter().map(move |a| (Some(*e), a)));
     for (e, def) in core.chain(ext) {
         if !def.required || def.mutability == Mutability::ReadOnly {
             continue;
@@ -217,15 +290,23 @@ pub fn check_required(schema: &ResourceSchema, doc: &Value) -> Result<(), ScimEr
             None => Some(doc),
             Some(e) => get_ci(doc, e.id),
         };
-        let present = container.and_then(|c| get_ci(c, def.name)).is_some_and(crate::filter::is_present);
+        let present = container
+            .and_then(|c| get_ci(c, def.name))
+            .is_some_and(crate::filter::is_present);
         if !present && (e.is_none() || container.is_some()) {
-            return Err(ScimError::invalid_value(format!("required attribute {} is missing", def.name)));
+            return Err(ScimError::invalid_value(format!(
+                "required attribute {} is missing",
+                def.name
+            )));
         }
     }
     Ok(())
 }
 
-fn container_mut<'a>(doc: &'a mut Value, ext: Option<&SchemaDef>) -> Option<&'a mut Map<String, Value>> {
+fn container_mut<'a>(
+    doc: &'a mut Value,
+    ext: Option<&SchemaDef>,
+) -> Option<&'a mut Map<String, Value>> {
     match ext {
         None => doc.as_object_mut(),
         Some(e) => {
@@ -240,10 +321,17 @@ fn container_mut<'a>(doc: &'a mut Value, ext: Option<&SchemaDef>) -> Option<&'a 
 
 /// Add `urn` to the document's `schemas` if missing.
 pub(crate) fn ensure_schema_listed(doc: &mut Value, urn: &str) {
-    let Some(obj) = doc.as_object_mut() else { return };
-    let entry = obj.entry("schemas").or_insert_with(|| Value::Array(Vec::new()));
+    let Some(obj) = doc.as_object_mut() else {
+        return;
+    };
+    let entry = obj
+        .entry("schemas")
+        .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(a) = entry {
-        if !a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn))) {
+        if !a
+            .iter()
+            .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)))
+        {
             a.push(Value::String(urn.to_owned()));
         }
     }
@@ -251,9 +339,14 @@ pub(crate) fn ensure_schema_listed(doc: &mut Value, urn: &str) {
 
 /// Drop extension objects that ended up empty, and their URNs from `schemas`.
 pub(crate) fn prune_extensions(schema: &ResourceSchema, doc: &mut Value) {
-    let Some(obj) = doc.as_object_mut() else { return };
+    let Some(obj) = doc.as_object_mut() else {
+        return;
+    };
     for e in schema.extensions {
-        if obj.get(e.id).is_some_and(|v| v.as_object().is_some_and(Map::is_empty) || v.is_null()) {
+        if obj
+            .get(e.id)
+            .is_some_and(|v| v.as_object().is_some_and(Map::is_empty) || v.is_null())
+        {
             obj.remove(e.id);
             if let Some(Value::Array(a)) = obj.get_mut("schemas") {
                 a.retain(|s| !s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(e.id)));
@@ -266,10 +359,17 @@ pub(crate) fn prune_extensions(schema: &ResourceSchema, doc: &mut Value) {
 /// read-only attributes keep their existing values; an immutable attribute that is set may
 /// not change (400 `mutability`) and is kept when omitted; an omitted `active` keeps its
 /// existing value (Okta's PUT omits it; see the module documentation).
-pub fn merge_put(schema: &ResourceSchema, existing: &Value, incoming: &Value) -> Result<Value, ScimError> {
+pub fn merge_put(
+    schema: &ResourceSchema,
+    existing: &Value,
+    incoming: &Value,
+) -> Result<Value, ScimError> {
     let mut out = incoming.clone();
     let core = schema.core.attributes.iter().map(|a| (None, a));
-    let ext = schema.extensions.iter().flat_map(|e| e.attributes.iter().map(move |a| (Some(*e), a)));
+    let ext = schema
+        .extensions
+        .iter()
+        .flat_map(|e| e.attributes.iter().map(move |a| (Some(*e), a)));
     for (e, def) in core.chain(ext) {
         let old = match e {
             None => Some(existing),
@@ -310,7 +410,9 @@ pub fn merge_put(schema: &ResourceSchema, existing: &Value, incoming: &Value) ->
 /// `userName`). Both are read-only to clients; the service stamps them on every write.
 pub fn stamp_e2ei_user(doc: &mut Value, team: &str) {
     let user_name = get_ci(doc, "userName").cloned();
-    let Some(obj) = doc.as_object_mut() else { return };
+    let Some(obj) = doc.as_object_mut() else {
+        return;
+    };
     let mut ext = Map::new();
     ext.insert("team".into(), Value::String(team.to_owned()));
     if let Some(u) = user_name {
@@ -321,6 +423,7 @@ pub fn stamp_e2ei_user(doc: &mut Value, team: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::error::ScimType;
@@ -334,7 +437,10 @@ mod tests {
             &json!({"schemas": [USER_SCHEMA], "USERNAME": "a", "active": "False", "emails": [{"Value": "a@b", "primary": "True"}]}),
         )
         .unwrap();
-        assert_eq!(doc, json!({"schemas": [USER_SCHEMA], "userName": "a", "active": false, "emails": [{"value": "a@b", "primary": true}]}));
+        assert_eq!(
+            doc,
+            json!({"schemas": [USER_SCHEMA], "userName": "a", "active": false, "emails": [{"value": "a@b", "primary": true}]})
+        );
     }
 
     #[test]
