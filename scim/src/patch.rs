@@ -9,6 +9,7 @@
 //!   matches nothing adds a value built from the filter's `eq` terms, as `add` would;
 //! - `remove` on a multi-valued attribute with a `value` (`{"op":"Remove","path":"members",
 //!   "value":[{"value":"<id>"}]}`): the values whose given sub-attributes all match go;
+//! - a scalar for a single complex attribute sets its `value` (Entra ID's `manager`);
 //! - `id`, `meta` and `schemas` keys in a path-less value are ignored (Okta repeats `id`).
 //!
 //! A value filter that matches nothing fails `replace` with `noTarget`, creates a value on
@@ -492,6 +493,15 @@ fn op_attr(
         return Ok(());
     }
     if attr.ty == AttrType::Complex {
+        // Entra ID sets `manager` with a bare id: a scalar stands for the `value` sub-attribute.
+        let wrapped;
+        let value = match (value.is_object(), attr.sub_attribute("value")) {
+            (false, Some(sd)) => {
+                wrapped = serde_json::json!({ sd.name: value });
+                &wrapped
+            }
+            _ => value,
+        };
         let Some(new) = normalise_complex(attr, value, attr.name)? else {
             return Ok(());
         };
