@@ -253,7 +253,10 @@ pub fn normalise_resource(schema: &ResourceSchema, body: &Value) -> Result<Value
             }
             continue;
         }
-        if k.len() > 4 && k[..4].eq_ignore_ascii_case("urn:") {
+        if k.as_bytes()
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"urn:"))
+        {
             return Err(ScimError::invalid_value(format!(
                 "unknown schema extension {k:?}"
             )));

@@ -1,5 +1,5 @@
 //! Shared test plumbing: a minimal executor and a service over the in-memory directory.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 use std::pin::pin;
@@ -39,14 +39,25 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Self {
-        Self::with_config(ServiceConfig { max_results: 50, ..ServiceConfig::default() })
+        Self::with_config(ServiceConfig {
+            max_results: 50,
+            ..ServiceConfig::default()
+        })
     }
 
     pub fn with_config(config: ServiceConfig) -> Self {
-        Self { svc: ScimService::new(MemoryDirectory::new(BASE), BASE.to_owned(), config) }
+        Self {
+            svc: ScimService::new(MemoryDirectory::new(BASE), BASE.to_owned(), config),
+        }
     }
 
-    pub fn send(&self, method: &str, path: &str, query: Option<&str>, body: Option<&Value>) -> ScimResponse {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        body: Option<&Value>,
+    ) -> ScimResponse {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         self.send_raw(ScimRequest {
             method,
@@ -90,7 +101,12 @@ impl Harness {
     }
 
     pub fn patch(&self, path: &str, ops: Value) -> ScimResponse {
-        self.send("PATCH", path, None, Some(&json!({"schemas": [PATCH_OP], "Operations": ops})))
+        self.send(
+            "PATCH",
+            path,
+            None,
+            Some(&json!({"schemas": [PATCH_OP], "Operations": ops})),
+        )
     }
 }
 
@@ -98,7 +114,14 @@ impl Harness {
 pub fn assert_error(r: &ScimResponse, status: u16, scim_type: Option<&str>) {
     let body = r.json_body();
     assert_eq!(r.status, status, "{body}");
-    assert_eq!(body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:Error"]));
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
     assert_eq!(body["status"], json!(status.to_string()));
-    assert_eq!(body.get("scimType").and_then(Value::as_str), scim_type, "{body}");
+    assert_eq!(
+        body.get("scimType").and_then(Value::as_str),
+        scim_type,
+        "{body}"
+    );
 }
