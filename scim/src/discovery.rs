@@ -24,7 +24,7 @@ fn trim(base_url: &str) -> &str {
 }
 
 /// The `/ServiceProviderConfig` document (RFC 7643 §5): PATCH, filtering (up to
-/// `max_results`), sorting and ETags supported; bulk and password change not.
+/// `max_results`), sorting, ETags and password change supported; bulk not.
 pub fn service_provider_config(base_url: &str, max_results: u64) -> Value {
     json!({
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
@@ -32,7 +32,7 @@ pub fn service_provider_config(base_url: &str, max_results: u64) -> Value {
         "patch": {"supported": true},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": max_results},
-        "changePassword": {"supported": false},
+        "changePassword": {"supported": true},
         "sort": {"supported": true},
         "etag": {"supported": true},
         "authenticationSchemes": [{

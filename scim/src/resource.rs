@@ -22,7 +22,7 @@ use crate::schema::{
 };
 
 /// User attributes accepted in input but ignored (see the module documentation).
-const IGNORED_USER_ATTRIBUTES: [&str; 2] = ["password", "groups"];
+const IGNORED_USER_ATTRIBUTES: [&str; 1] = ["groups"];
 
 /// Coerce a single scalar to the attribute's type.
 pub(crate) fn coerce_scalar(def: &AttributeDef, v: &Value, name: &str) -> Result<Value, ScimError> {

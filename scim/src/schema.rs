@@ -1,5 +1,5 @@
 //! Attribute definitions (RFC 7643 §2, §4, §7, §8.7.1) for the resources this crate serves:
-//! the core User (without `password` and `groups`), the Enterprise User extension, the e2ei
+//! the core User (with a write-only `password`, without `groups`), the Enterprise User extension, the e2ei
 //! User extension and the core Group, plus the common attributes `id`, `externalId`, `meta`.
 
 use crate::filter::AttrPath;
@@ -458,6 +458,15 @@ const USER_ATTRS: &[AttributeDef] = &[
     )
     .required()
     .unique(Uniqueness::Server),
+    // Write-only: an IdP that syncs passwords (Okta) sets the backend password; it is never
+    // returned, and the directory keeps only its hash.
+    s(
+        "password",
+        "The User's cleartext password, for setting or changing it; never returned.",
+    )
+    .case_exact()
+    .mutability(Mutability::WriteOnly)
+    .returned(Returned::Never),
     AttributeDef::new(
         "name",
         T::Complex,
@@ -581,7 +590,7 @@ const GROUP_ATTRS: &[AttributeDef] = &[
     multi("members", "A list of members of the Group.", MEMBER_SUBS),
 ];
 
-/// The core User schema (RFC 7643 §4.1) without `password` and `groups`.
+/// The core User schema (RFC 7643 §4.1) without `groups`.
 pub static USER_SCHEMA_DEF: SchemaDef = SchemaDef {
     id: USER_SCHEMA,
     name: "User",
@@ -752,7 +761,6 @@ mod tests {
             .unwrap();
         assert_eq!(r.extension.map(|e| e.id), Some(ENTERPRISE_USER_SCHEMA));
         assert_eq!(r.leaf().name, "value");
-        assert!(USER.resolve(&path("password")).is_none());
         assert!(USER.resolve(&path("groups")).is_none());
         assert!(USER.resolve(&path("name.nope")).is_none());
     }

@@ -24,7 +24,7 @@ fn service_provider_config_is_complete() {
         json!({"supported": false, "maxOperations": 0, "maxPayloadSize": 0})
     );
     assert_eq!(b["filter"], json!({"supported": true, "maxResults": 50}));
-    assert_eq!(b["changePassword"], json!({"supported": false}));
+    assert_eq!(b["changePassword"], json!({"supported": true}));
     assert_eq!(b["sort"], json!({"supported": true}));
     assert_eq!(b["etag"], json!({"supported": true}));
     let scheme = &b["authenticationSchemes"][0];
@@ -76,7 +76,7 @@ fn attr<'a>(schema: &'a Value, name: &str) -> &'a Value {
 }
 
 #[test]
-fn schemas_describe_every_attribute_and_omit_password_and_groups() {
+fn schemas_describe_every_attribute_with_a_write_only_password_and_no_groups() {
     let h = Harness::new();
     let b = h.get("/Schemas", None).json_body();
     let ids: Vec<&str> = b["Resources"]
@@ -109,7 +109,12 @@ fn schemas_describe_every_attribute_and_omit_password_and_groups() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|a| a["name"] != "password" && a["name"] != "groups")
+            .all(|a| a["name"] != "groups")
+    );
+    let password = attr(user, "password");
+    assert_eq!(
+        (password["mutability"].as_str(), password["returned"].as_str()),
+        (Some("writeOnly"), Some("never"))
     );
     let emails = attr(user, "emails");
     assert_eq!(
