@@ -24,9 +24,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" > /dev/null
 fi
 
-# pkilint in its own venv outside the clone (kept warm between runs).
-if [[ ! -x "$E2EI_CHECKS_VENV/bin/lint_pkix_cert" ]]; then
-  python3 -m venv "$E2EI_CHECKS_VENV"
+# pkilint and scim2-tester in their own venv outside the clone (kept warm between runs).
+if [[ ! -x "$E2EI_CHECKS_VENV/bin/lint_pkix_cert" || ! -x "$E2EI_CHECKS_VENV/bin/scim2" ]]; then
+  [[ -x "$E2EI_CHECKS_VENV/bin/pip" ]] || python3 -m venv "$E2EI_CHECKS_VENV"
   "$E2EI_CHECKS_VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/checks-requirements.txt
 fi
 

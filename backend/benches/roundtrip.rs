@@ -88,6 +88,8 @@ fn main() {
             metrics: Default::default(),
             hub: Default::default(),
             crl_proxy: None,
+            scim: e2ei_backend::scim::ScimSettings::for_domain("wire.example.com"),
+            revocations: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -72,6 +72,10 @@ pub struct AppState {
     pub hub: crate::notifications::Hub,
     /// The CRL proxy, when `[crl_proxy]` is configured.
     pub crl_proxy: Option<crate::crl_proxy::CrlProxy>,
+    /// SCIM's public URL and limits.
+    pub scim: crate::scim::ScimSettings,
+    /// Certificate revocations for deprovisioned devices: the authority and the worker's wake-up.
+    pub revocations: crate::revocations::Revocations,
 }
 
 impl AppState {

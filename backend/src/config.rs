@@ -28,6 +28,15 @@
 //! cache_seconds = 60              # never past nextUpdate; 0: no cache
 //! trust_anchors = "tls/acme-ca.pem"   # extra TLS roots for the upstreams
 //! public_url = "https://wire.example.com/proxyCrl"   # advertised as crlProxy
+//!
+//! [scim]                          # SCIM 2.0 at /scim/v2 (always served; these are its settings)
+//! public_url = "https://wire.example.com/scim/v2"     # base of meta.location; default from domain
+//! max_results = 1000              # largest page of a list or filter query
+//!
+//! [revocation]                    # where SCIM deprovisioning revokes device certificates
+//! authority = "https://acme.wire.example.com"         # its admin API: POST /admin/revocations
+//! token = "env:E2EI_ADMIN_TOKEN"  # or file:PATH; never inline
+//! trust_anchors = "tls/acme-ca.pem"                   # extra TLS roots for the authority
 //! ```
 
 use std::net::SocketAddr;
@@ -42,6 +51,9 @@ use serde::Deserialize;
 
 use crate::app::Settings;
 use crate::crl_proxy::{self, CrlProxy, ProxyPolicy, UpstreamHost};
+use crate::revocations::AuthorityClient;
+use crate::scim::ScimSettings;
+use e2ei_signer::SecretSource;
 
 /// Environment variables that override the file.
 pub const ENV_LISTEN: &str = "E2EI_BACKEND_LISTEN";
@@ -72,6 +84,40 @@ pub struct Config {
     pub dpop: DpopConfig,
     /// The CRL proxy, or none.
     pub crl_proxy: Option<CrlProxyConfig>,
+    /// SCIM settings.
+    #[serde(default)]
+    pub scim: ScimConfig,
+    /// The authority that revokes deprovisioned devices' certificates, or none.
+    pub revocation: Option<RevocationConfig>,
+}
+
+/// `[scim]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimConfig {
+    /// The base URL clients reach `/scim/v2` at; default `https://{domain}/scim/v2`.
+    pub public_url: Option<String>,
+    /// Largest page of a query (ServiceProviderConfig `filter.maxResults`).
+    pub max_results: Option<u64>,
+}
+
+/// `[revocation]`: the identity authority's admin API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationConfig {
+    /// The authority's base URL (`{authority}/admin/revocations`).
+    pub authority: String,
+    /// The admin bearer token: `env:NAME` or `file:PATH`.
+    pub token: String,
+    /// PEM file of extra TLS trust anchors for the authority.
+    pub trust_anchors: Option<PathBuf>,
+    /// Time limit of one request (seconds).
+    #[serde(default = "default_revocation_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_revocation_timeout() -> u64 {
+    10
 }
 
 /// `[crl_proxy]`: which CRLs `GET /proxyCrl/{host}` forwards, and how.
@@ -223,7 +269,78 @@ impl Config {
         {
             *anchors = base.join(&*anchors);
         }
+        if let Some(anchors) = self
+            .revocation
+            .as_mut()
+            .and_then(|r| r.trust_anchors.as_mut())
+        {
+            *anchors = base.join(&*anchors);
+        }
         Ok(())
+    }
+
+    /// The SCIM base URL and page limit.
+    pub fn scim(&self) -> Result<ScimSettings, String> {
+        let public_url = match &self.scim.public_url {
+            Some(url) => {
+                match url::Url::parse(url) {
+                    Ok(u)
+                        if matches!(u.scheme(), "https" | "http")
+                            && u.host().is_some()
+                            && u.query().is_none() => {}
+                    _ => return Err(format!("scim.public_url: `{url}` is not an http(s) URL")),
+                }
+                url.trim_end_matches('/').to_owned()
+            }
+            None => format!("https://{}/scim/v2", self.domain),
+        };
+        let max_results = self
+            .scim
+            .max_results
+            .unwrap_or(ScimSettings::DEFAULT_MAX_RESULTS);
+        if max_results == 0 {
+            return Err("scim.max_results: at least 1".into());
+        }
+        Ok(ScimSettings {
+            public_url,
+            max_results,
+        })
+    }
+
+    /// The authority client `[revocation]` describes (reading its token), or `None`.
+    pub fn revocation_authority(&self) -> Result<Option<AuthorityClient>, String> {
+        let Some(r) = &self.revocation else {
+            return Ok(None);
+        };
+        match url::Url::parse(&r.authority) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+            _ => {
+                return Err(format!(
+                    "revocation.authority: `{}` is not an http(s) URL",
+                    r.authority
+                ));
+            }
+        }
+        let token = SecretSource::parse(&r.token)
+            .map_err(|e| format!("revocation.token: {e}"))?
+            .read()
+            .map_err(|e| format!("revocation.token: {e}"))?;
+        if token.expose().trim().is_empty() {
+            return Err("revocation.token: empty".into());
+        }
+        let mut http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(r.timeout_seconds.max(1)))
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = &r.trust_anchors {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+            {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http.build().map_err(|e| format!("revocation: {e}"))?;
+        Ok(Some(AuthorityClient::new(&r.authority, token, http)))
     }
 
     /// The CRL proxy `[crl_proxy]` describes (reading its trust anchors), or `None`.

@@ -14,6 +14,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         sql: include_str!("../migrations/0002_notifications.sql"),
     },
+    Migration {
+        version: 3,
+        name: "scim",
+        sql: include_str!("../migrations/0003_scim.sql"),
+    },
 ];
 
 /// Connects to `url` and brings the schema up to date.

@@ -143,8 +143,14 @@ fn run(config: Config) -> Result<(), String> {
             metrics: Default::default(),
             hub: Default::default(),
             crl_proxy,
+            scim: config.scim()?,
+            revocations: e2ei_backend::revocations::Revocations {
+                authority: config.revocation_authority()?,
+                wake: Default::default(),
+            },
         });
         tokio::spawn(e2ei_backend::notifications::prune_every_hour(state.clone()));
+        tokio::spawn(e2ei_backend::revocations::deliver_forever(state.clone()));
         tracing::info!(domain = %config.domain, "backend starting");
         serve(api::router(state), config.listen, config.tls.as_ref()).await?;
         Ok(())

@@ -16,6 +16,9 @@ impl Default for Metrics {
         registry.declare("dpop_nonces_issued_total", NONCES);
         registry.declare("dpop_access_tokens_issued_total", ISSUED);
         registry.declare("crl_proxy_requests_total", CRL_PROXY);
+        registry.declare("scim_deprovisioned_users_total", DEPROVISIONED);
+        registry.declare("revocations_delivered_total", REVOCATIONS_DELIVERED);
+        registry.declare("revocations_failed_total", REVOCATIONS_FAILED);
         Self {
             registry: Arc::new(registry),
         }
@@ -28,7 +31,29 @@ const REFUSED: &str = "DPoP access-token requests refused, by Wire error label."
 const CRL_PROXY: &str = "CRL proxy requests by outcome: fetched, cached, stale (upstream down, \
 an earlier copy still before its nextUpdate served), or the Wire error label.";
 
+const DEPROVISIONED: &str = "Users deprovisioned through SCIM (deactivated or deleted).";
+const REVOCATIONS_DELIVERED: &str = "Device revocations the identity authority confirmed.";
+const REVOCATIONS_FAILED: &str = "Device revocation attempts that failed and wait for a retry.";
+
 impl Metrics {
+    /// A SCIM client deactivated or deleted a user.
+    pub fn user_deprovisioned(&self) {
+        self.registry
+            .inc("scim_deprovisioned_users_total", DEPROVISIONED, &[]);
+    }
+
+    /// The authority confirmed a device revocation.
+    pub fn revocation_delivered(&self) {
+        self.registry
+            .inc("revocations_delivered_total", REVOCATIONS_DELIVERED, &[]);
+    }
+
+    /// A device revocation attempt failed.
+    pub fn revocation_failed(&self) {
+        self.registry
+            .inc("revocations_failed_total", REVOCATIONS_FAILED, &[]);
+    }
+
     /// A nonce was handed out.
     pub fn nonce_issued(&self) {
         self.registry.inc("dpop_nonces_issued_total", NONCES, &[]);

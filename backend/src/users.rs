@@ -304,3 +304,42 @@ pub async fn team_members(state: &AppState, team: Uuid) -> Result<Vec<User>, Api
     .await?;
     rows.iter().map(user_from_row).collect()
 }
+
+/// `Some(active)` for a SCIM-managed user, `None` for any other.
+pub async fn scim_active(state: &AppState, user: Uuid) -> Result<Option<bool>, ApiError> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT active FROM scim_users WHERE user_id = $1")
+        .bind(user.to_string())
+        .fetch_optional(state.db.pool())
+        .await?;
+    Ok(row.map(|(a,)| a != 0))
+}
+
+/// Changes a user's display name.
+pub async fn set_name(state: &AppState, user: Uuid, name: &str) -> Result<(), ApiError> {
+    let name = DisplayName::new(name.trim())
+        .map_err(|e| ApiError::bad_request("invalid-name", e.to_string()))?;
+    sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
+        .bind(user.to_string())
+        .bind(name.as_str())
+        .execute(state.db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Changes a user's handle (unique across the backend).
+pub async fn set_handle(state: &AppState, user: Uuid, handle: &str) -> Result<(), ApiError> {
+    let handle =
+        Handle::new(handle).map_err(|e| ApiError::bad_request("invalid-handle", e.to_string()))?;
+    let result = sqlx::query("UPDATE users SET handle = $2 WHERE id = $1")
+        .bind(user.to_string())
+        .bind(handle.as_str())
+        .execute(state.db.pool())
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(ApiError::conflict("handle-exists", "the handle is taken"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -113,7 +113,10 @@ fn schemas_describe_every_attribute_with_a_write_only_password_and_no_groups() {
     );
     let password = attr(user, "password");
     assert_eq!(
-        (password["mutability"].as_str(), password["returned"].as_str()),
+        (
+            password["mutability"].as_str(),
+            password["returned"].as_str()
+        ),
         (Some("writeOnly"), Some("never"))
     );
     let emails = attr(user, "emails");

@@ -13,8 +13,8 @@ pub struct StackJson {
     pub acme: AcmeJson,
     /// The messaging backend.
     pub backend: BackendJson,
-    /// SCIM: not served by the stack yet, always `null`.
-    pub scim: Option<serde_json::Value>,
+    /// SCIM 2.0 at the backend, with the dev team's token.
+    pub scim: Option<ScimJson>,
     /// The development-only IdP.
     pub idp: IdpJson,
     /// PEM of the TLS CA every HTTPS listener's certificate comes from.
@@ -89,4 +89,13 @@ impl StackJson {
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
+}
+
+/// SCIM at the backend: point an IdP's provisioning (or scim2-cli) here.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScimJson {
+    /// The SCIM base URL (`…/scim/v2`).
+    pub url: String,
+    /// The dev team's SCIM bearer token.
+    pub token: String,
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::contract::{AcmeJson, AdminJson, BackendJson, IdpJson, StackJson};
+use crate::contract::{AcmeJson, AdminJson, BackendJson, IdpJson, ScimJson, StackJson};
 use crate::dns;
 use crate::idp::{self, DevIdp};
 use crate::pki::{self, PkiFiles};
@@ -318,8 +318,18 @@ trust_anchors = "tls/ca.pem"
 public_url = "{backend_url}/proxyCrl"
 # Development: no memory copy, so a revocation shows at once.
 cache_seconds = 0
+
+[scim]
+public_url = "{backend_url}/scim/v2"
+
+# SCIM deprovisioning revokes device certificates through the authority's admin API.
+[revocation]
+authority = "{acme_url}"
+token = "file:{admin_token}"
+trust_anchors = "tls/ca.pem"
 "#,
             backend_port = port_of(&backend_listener)?,
+            admin_token = admin_token_file.display(),
         ),
     )
     .map_err(io_err(&backend_toml))?;
@@ -384,6 +394,7 @@ dns_resolver = "{dns_addr}"
 
     // The dev team and its owner, once.
     let team = ensure_dev_team(&dir, &backend_state, &domain).await?;
+    let scim_token = ensure_scim_token(&dir, &backend_state, &team).await?;
     let password_file = dir.join("secrets/admin-password");
     let password = std::fs::read_to_string(&password_file)
         .map_err(io_err(&password_file))?
@@ -438,7 +449,10 @@ dns_resolver = "{dns_addr}"
             options.crl_poll,
         )),
         tokio::spawn(e2ei_acme_server::app::reclaim_stale_orders(acme_state)),
-        tokio::spawn(e2ei_backend::notifications::prune_every_hour(backend_state)),
+        tokio::spawn(e2ei_backend::notifications::prune_every_hour(
+            backend_state.clone(),
+        )),
+        tokio::spawn(e2ei_backend::revocations::deliver_forever(backend_state)),
     ];
     let running_servers = Running {
         contract: StackJson {
@@ -454,7 +468,7 @@ dns_resolver = "{dns_addr}"
                 admin_token_file,
             },
             backend: BackendJson {
-                url: backend_url,
+                url: backend_url.clone(),
                 domain,
                 team_id: team.team_id.clone(),
                 admin: AdminJson {
@@ -463,7 +477,10 @@ dns_resolver = "{dns_addr}"
                     password,
                 },
             },
-            scim: None,
+            scim: Some(ScimJson {
+                url: format!("{backend_url}/scim/v2"),
+                token: scim_token,
+            }),
             idp: IdpJson {
                 issuer: idp_issuer,
                 client_id: idp::CLIENT_ID.into(),
@@ -555,6 +572,11 @@ async fn backend_state(config: &Path) -> Result<Arc<e2ei_backend::AppState>, Str
         metrics: Default::default(),
         hub: Default::default(),
         crl_proxy: config.crl_proxy()?,
+        scim: config.scim()?,
+        revocations: e2ei_backend::revocations::Revocations {
+            authority: config.revocation_authority()?,
+            wake: Default::default(),
+        },
     }))
 }
 
@@ -632,6 +654,38 @@ async fn ensure_dev_team(
     std::fs::write(&team_file, text).map_err(io_err(&team_file))?;
     tracing::info!(team = %team, "dev team created");
     Ok(kept)
+}
+
+/// The dev team's SCIM token: made on first run (as the team owner would through
+/// `POST /scim/auth-tokens`) and kept in `secrets/scim-token`; made again if the backend no
+/// longer knows it (revoked, or a new database).
+async fn ensure_scim_token(
+    dir: &Path,
+    backend: &e2ei_backend::AppState,
+    team: &DevTeam,
+) -> Result<String, String> {
+    use e2ei_backend::scim::tokens;
+    let file = dir.join("secrets/scim-token");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let token = text.trim().to_owned();
+        if tokens::team_for(backend, &token)
+            .await
+            .map_err(|e| format!("backend: {}", e.label()))?
+            .is_some()
+        {
+            return Ok(token);
+        }
+    }
+    let team_id = uuid::Uuid::parse_str(&team.team_id).map_err(|e| e.to_string())?;
+    let owner = find_user_by_login(backend, &team.handle)
+        .await
+        .map_err(|e| format!("backend: {}", e.label()))?
+        .ok_or("the dev admin is missing from the backend database")?;
+    let (token, _) = tokens::create(backend, team_id, owner.id, "e2ei-stack development IdP")
+        .await
+        .map_err(|e| format!("creating the SCIM token: {}", e.label()))?;
+    write_secret(&file, &token)?;
+    Ok(token)
 }
 
 /// Logs in as the dev admin and points the team's `mlsE2EId` feature at this authority and

@@ -7,6 +7,9 @@
 //!   cookies older than the renewal age are replaced by a fresh one.
 //! - `POST /access/logout` — revokes the cookie.
 //! - `GET /self` — the caller.
+//! - `PUT /self` `{"name"}`, `PUT /self/handle` `{"handle"}` — the caller's display name and
+//!   handle; refused (`managed-by-scim`) for SCIM-managed users and in E2EI-enabled teams, where
+//!   the identity the certificates attest belongs to the IdP.
 
 use axum::extract::{Query, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
@@ -114,6 +117,12 @@ pub(super) async fn login(
             ));
         }
     };
+    if users::scim_active(&state, user.id).await? == Some(false) {
+        return Err(ApiError::forbidden(
+            "suspended",
+            "the account is deactivated by the team's identity provider",
+        ));
+    }
     let cookie = issue_cookie(&state, user.id, !query.persist, body.label.as_deref()).await?;
     let mut response = access_response(&state, user.id, None, None)?;
     response.headers_mut().insert(SET_COOKIE, cookie);
@@ -190,6 +199,59 @@ pub(super) async fn get_self(
         .await?
         .ok_or_else(|| ApiError::forbidden("invalid-credentials", "the user no longer exists"))?;
     Ok(axum::Json(user.to_json(state.settings.domain.as_str())).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SelfUpdate {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HandleUpdate {
+    handle: String,
+}
+
+/// The caller, if their name and handle are theirs to change.
+async fn self_managed_user(
+    state: &AppState,
+    auth: &Authenticated,
+) -> Result<users::User, ApiError> {
+    let user = users::find_user(state, auth.user)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("invalid-credentials", "the user no longer exists"))?;
+    let in_e2ei_team = match user.team {
+        Some(team) => super::teams::e2ei_enabled(state, team).await?,
+        None => false,
+    };
+    if in_e2ei_team || users::scim_active(state, user.id).await?.is_some() {
+        return Err(ApiError::forbidden(
+            "managed-by-scim",
+            "the name and handle are managed by the team's identity provider (SCIM)",
+        ));
+    }
+    Ok(user)
+}
+
+pub(super) async fn put_self(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+    WireJson(body): WireJson<SelfUpdate>,
+) -> Result<Response, ApiError> {
+    let user = self_managed_user(&state, &auth).await?;
+    users::set_name(&state, user.id, &body.name).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub(super) async fn put_handle(
+    State(state): State<SharedState>,
+    auth: Authenticated,
+    WireJson(body): WireJson<HandleUpdate>,
+) -> Result<Response, ApiError> {
+    let user = self_managed_user(&state, &auth).await?;
+    users::set_handle(&state, user.id, &body.handle).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 fn access_response(

@@ -4,7 +4,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -20,6 +20,7 @@ mod e2ei;
 
 pub use e2ei::public_keys_json;
 mod notifications;
+mod scim;
 mod teams;
 
 /// Request bodies larger than this are refused with 413.
@@ -33,7 +34,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/login", post(auth::login))
         .route("/access", post(auth::refresh))
         .route("/access/logout", post(auth::logout))
-        .route("/self", get(auth::get_self))
+        .route("/self", get(auth::get_self).put(auth::put_self))
+        .route("/self/handle", put(auth::put_handle))
         .route("/clients", post(clients::register).get(clients::list))
         .route(
             "/clients/{cid}",
@@ -64,6 +66,21 @@ pub fn router(state: SharedState) -> Router {
             get(crl_proxy::proxy_path)
                 .options(crl_proxy::preflight)
                 .layer(axum::middleware::map_response(crl_proxy::cors)),
+        )
+        .route(
+            "/scim/auth-tokens",
+            post(scim::create_token)
+                .get(scim::list_tokens)
+                .delete(scim::delete_token),
+        )
+        // SCIM reads its own bodies (a larger limit, SCIM errors).
+        .route(
+            "/scim/v2",
+            any(scim::scim).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/scim/v2/{*path}",
+            any(scim::scim).layer(DefaultBodyLimit::disable()),
         )
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no-endpoint", "no such endpoint") })

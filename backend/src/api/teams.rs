@@ -230,6 +230,11 @@ async fn load_feature(state: &AppState, team: Uuid) -> Result<E2eiFeature, ApiEr
     }
 }
 
+/// Whether the team has E2EI (`mlsE2EId`) enabled.
+pub(crate) async fn e2ei_enabled(state: &AppState, team: Uuid) -> Result<bool, ApiError> {
+    Ok(load_feature(state, team).await?.status == FeatureStatus::Enabled)
+}
+
 pub(super) async fn get_e2ei_feature(
     State(state): State<SharedState>,
     auth: Authenticated,

@@ -87,7 +87,15 @@ impl TestApp {
     /// A fresh backend on `backend`, or `None` (skipped loudly) when PostgreSQL is not reachable
     /// outside CI.
     pub async fn new(backend: Backend) -> Option<Self> {
-        Self::build(backend, None).await
+        Self::build(backend, None, None).await
+    }
+
+    /// A fresh backend on `backend` whose deprovisioning revokes through `authority`.
+    pub async fn with_authority(
+        backend: Backend,
+        authority: e2ei_backend::revocations::AuthorityClient,
+    ) -> Option<Self> {
+        Self::build(backend, None, Some(authority)).await
     }
 
     /// A fresh backend on `backend` that runs `proxy` at `/proxyCrl`.
@@ -95,12 +103,13 @@ impl TestApp {
         backend: Backend,
         proxy: e2ei_backend::crl_proxy::CrlProxy,
     ) -> Option<Self> {
-        Self::build(backend, Some(proxy)).await
+        Self::build(backend, Some(proxy), None).await
     }
 
     async fn build(
         backend: Backend,
         crl_proxy: Option<e2ei_backend::crl_proxy::CrlProxy>,
+        authority: Option<e2ei_backend::revocations::AuthorityClient>,
     ) -> Option<Self> {
         // Internal errors are logged, not answered: show them in failing tests' output.
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
@@ -136,6 +145,11 @@ impl TestApp {
             metrics: Default::default(),
             hub: Default::default(),
             crl_proxy,
+            scim: e2ei_backend::scim::ScimSettings::for_domain(DOMAIN),
+            revocations: e2ei_backend::revocations::Revocations {
+                authority,
+                wake: Default::default(),
+            },
         });
         Some(Self {
             router: e2ei_backend::api::router(state.clone()),

@@ -641,7 +641,19 @@ allowed_hosts = ["127.0.0.1:{public_port}"]
 trust_anchors = "tls/ca.pem"
 # No memory copy: the tests look for a revocation right after it happens.
 cache_seconds = 0
-"#
+
+[scim]
+public_url = "https://127.0.0.1:{backend_port}/scim/v2"
+{revocation}"#,
+                // With an admin token for the authority, SCIM deprovisioning revokes through it.
+                revocation = if files.iter().any(|(name, _)| *name == "admin.token") {
+                    format!(
+                        "\n[revocation]\nauthority = \"{acme_base}\"\ntoken = \"file:{}\"\ntrust_anchors = \"tls/ca.pem\"\n",
+                        path.join("admin.token").display()
+                    )
+                } else {
+                    String::new()
+                },
             ),
         )
         .unwrap();

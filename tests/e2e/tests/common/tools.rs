@@ -144,14 +144,24 @@ pub fn check_with_openssl(dir: &Path) {
     }
 }
 
-fn pkilint_binary() -> PathBuf {
-    let venv = std::env::var_os("E2EI_CHECKS_VENV")
+fn checks_venv() -> PathBuf {
+    std::env::var_os("E2EI_CHECKS_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
                 .join(".cache/e2ei-checks-venv")
-        });
-    venv.join("bin/lint_pkix_cert")
+        })
+}
+
+fn pkilint_binary() -> PathBuf {
+    checks_venv().join("bin/lint_pkix_cert")
+}
+
+/// A program of the checks venv (scripts/test.sh installs it), if installed.
+#[allow(dead_code)]
+pub fn checks_venv_tool(name: &str) -> Option<PathBuf> {
+    let path = checks_venv().join("bin").join(name);
+    path.exists().then_some(path)
 }
 
 /// The findings pkilint reports on `dir/leaf.pem` at severity WARNING and above, as
