@@ -52,12 +52,19 @@ fn new_user(n: u64) -> String {
 }
 
 /// `total` creates from `concurrency` tasks; returns creates per second.
-async fn creates(http: &reqwest::Client, url: &str, token: &str, total: u64, concurrency: u64) -> f64 {
+async fn creates(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    total: u64,
+    concurrency: u64,
+) -> f64 {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (http, url, token, next) = (http.clone(), url.to_owned(), token.to_owned(), next.clone());
+        let (http, url, token, next) =
+            (http.clone(), url.to_owned(), token.to_owned(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -93,8 +100,15 @@ async fn memory_server() -> String {
         let service = service.clone();
         async move {
             let (parts, body) = request.into_parts();
-            let body = axum::body::to_bytes(Body::new(body), 1 << 20).await.unwrap();
-            let path = parts.uri.path().strip_prefix("/scim/v2").unwrap_or_default().to_owned();
+            let body = axum::body::to_bytes(Body::new(body), 1 << 20)
+                .await
+                .unwrap();
+            let path = parts
+                .uri
+                .path()
+                .strip_prefix("/scim/v2")
+                .unwrap_or_default()
+                .to_owned();
             let answer = service
                 .handle(
                     "bench",
@@ -104,7 +118,10 @@ async fn memory_server() -> String {
                         query: parts.uri.query(),
                         if_match: None,
                         if_none_match: None,
-                        content_type: parts.headers.get("content-type").and_then(|v| v.to_str().ok()),
+                        content_type: parts
+                            .headers
+                            .get("content-type")
+                            .and_then(|v| v.to_str().ok()),
                         body: &body,
                     },
                 )

@@ -284,9 +284,18 @@ async fn users_map_onto_backend_users(app: TestApp) {
             .ends_with(&format!("/scim/v2/Users/{id}"))
     );
     assert_eq!(created.header("etag"), Some("W/\"1\""));
-    let ext = &created.body["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"];
-    assert_eq!(ext["handle"], "dave.smith");
-    assert_eq!(ext["team"], team.as_str());
+    let with_team = scim(
+        &app,
+        Method::GET,
+        &format!(
+            "/Users/{id}?attributes=urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User:team"
+        ),
+        &token,
+        None,
+    )
+    .await;
+    let ext = &with_team.body["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"];
+    assert_eq!(ext["team"], team.as_str(), "{with_team:?}");
     // The backend user: handle, name, e-mail; the password logs in.
     let (_, login) = app.login("dave.smith").await;
     assert_eq!(login.status, StatusCode::OK, "{login:?}");
@@ -305,6 +314,19 @@ async fn users_map_onto_backend_users(app: TestApp) {
     let (_, other) = team_token(&app, "owner_f").await;
     let taken = create_user(&app, &other, user("owner_e")).await;
     assert_scim_error(&taken, 409, Some("uniqueness"));
+    // A UPN as userName with the Wire handle in the e2ei extension (Entra ID's usual mapping).
+    let mut upn = user("erin@contoso.example");
+    upn["schemas"] = json!([
+        USER_SCHEMA,
+        "urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"
+    ]);
+    upn["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"] = json!({ "handle": "erin_c" });
+    upn["emails"] = json!([{ "value": "erin@contoso.example", "type": "work", "primary": true }]);
+    let erin = create_user(&app, &token, upn).await;
+    assert_eq!(erin.status, StatusCode::CREATED, "{erin:?}");
+    assert_eq!(erin.body["userName"], "erin@contoso.example");
+    let (_, login) = app.login("erin_c").await;
+    assert_eq!(login.status, StatusCode::OK);
     // A rename through SCIM renames the backend user.
     let patch = json!({ "schemas": [PATCH_SCHEMA], "Operations": [
         { "op": "replace", "path": "userName", "value": "dave.jones" },
@@ -328,7 +350,7 @@ async fn users_map_onto_backend_users(app: TestApp) {
         .fetch_one(app.state.db.pool())
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
 }
 
 /// The SQL translation of filters must agree with e2ei-scim's own evaluation.

@@ -178,10 +178,7 @@ fn apply_op(
     if let Some(ext) = whole_extension(schema, path) {
         return match op.op {
             PatchOpKind::Remove => {
-                check_extension_removable(ext)?;
-                if let Some(o) = doc.as_object_mut() {
-                    o.remove(ext.id);
-                }
+                remove_extension(doc, ext);
                 Ok(())
             }
             _ => {
@@ -199,15 +196,25 @@ fn apply_op(
     apply_at(schema, doc, op.op, path, op.value.as_ref(), false)
 }
 
-fn check_extension_removable(ext: &SchemaDef) -> Result<(), ScimError> {
-    if ext
-        .attributes
-        .iter()
-        .any(|a| a.mutability == Mutability::ReadOnly)
-    {
-        return Err(ScimError::mutability(format!("{} is read-only", ext.id)));
+/// Removing a whole extension removes what clients may write in it; read-only attributes
+/// (set by the service provider) stay.
+fn remove_extension(doc: &mut Value, ext: &SchemaDef) {
+    let Some(o) = doc.as_object_mut() else {
+        return;
+    };
+    let Some(key) = o.keys().find(|k| k.eq_ignore_ascii_case(ext.id)).cloned() else {
+        return;
+    };
+    if let Some(inner) = o.get_mut(&key).and_then(Value::as_object_mut) {
+        inner.retain(|name, _| {
+            ext.attribute(name)
+                .is_some_and(|a| a.mutability == Mutability::ReadOnly)
+        });
+        if !inner.is_empty() {
+            return;
+        }
     }
-    Ok(())
+    o.remove(&key);
 }
 
 /// A path-less `add`/`replace`: each key is a path (or an extension URN holding an object).
@@ -219,10 +226,12 @@ fn apply_object(
     obj: &Map<String, Value>,
 ) -> Result<(), ScimError> {
     for (k, v) in obj {
-        if within.is_none()
+        // Clients repeat `id`, `meta` and `schemas` (also inside an extension's object).
+        if (within.is_none()
             && ["schemas", "id", "meta"]
                 .iter()
-                .any(|i| i.eq_ignore_ascii_case(k))
+                .any(|i| i.eq_ignore_ascii_case(k)))
+            || (within.is_some() && k.eq_ignore_ascii_case("schemas"))
         {
             continue;
         }

@@ -59,17 +59,26 @@ fn names(
     paths: &[AttrPath],
     schema: &ResourceSchema,
 ) -> Vec<(Option<&'static str>, &'static str, Option<&'static str>)> {
-    paths
-        .iter()
-        .filter_map(|p| {
-            let r = schema.resolve(p)?;
-            Some((
+    let mut out = Vec::new();
+    for p in paths {
+        if let Some(r) = schema.resolve(p) {
+            out.push((
                 r.extension.map(|e| e.id),
                 r.attr.name,
                 r.sub.map(|s| s.name),
-            ))
-        })
-        .collect()
+            ));
+            continue;
+        }
+        // A bare extension URN names all of its attributes.
+        let urn = match &p.schema {
+            Some(prefix) if p.sub_attr.is_none() => format!("{prefix}:{}", p.attr),
+            _ => continue,
+        };
+        if let Some(ext) = schema.extension(&urn) {
+            out.extend(ext.attributes.iter().map(|a| (Some(ext.id), a.name, None)));
+        }
+    }
+    out
 }
 
 /// Apply a projection to a rendered resource. `schemas` and attributes returned `always`

@@ -409,19 +409,24 @@ pub fn merge_put(
     Ok(out)
 }
 
-/// Set the e2ei extension of a User document: `team` (the tenant) and `handle` (mirrors
-/// `userName`). Both are read-only to clients; the service stamps them on every write.
+/// Set the e2ei extension's `team` (the tenant) on a User document: read-only to clients, the
+/// service stamps it on every write. `handle` is the client's (or absent).
 pub fn stamp_e2ei_user(doc: &mut Value, team: &str) {
-    let user_name = get_ci(doc, "userName").cloned();
     let Some(obj) = doc.as_object_mut() else {
         return;
     };
-    let mut ext = Map::new();
-    ext.insert("team".into(), Value::String(team.to_owned()));
-    if let Some(u) = user_name {
-        ext.insert("handle".into(), u);
+    let key = obj
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(E2EI_USER_SCHEMA))
+        .cloned()
+        .unwrap_or_else(|| E2EI_USER_SCHEMA.to_owned());
+    let slot = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
     }
-    obj.insert(E2EI_USER_SCHEMA.to_owned(), Value::Object(ext));
+    if let Some(ext) = slot.as_object_mut() {
+        ext.insert("team".into(), Value::String(team.to_owned()));
+    }
     ensure_schema_listed(doc, E2EI_USER_SCHEMA);
 }
 

@@ -560,15 +560,17 @@ const ENTERPRISE_ATTRS: &[AttributeDef] = &[
 const E2EI_ATTRS: &[AttributeDef] = &[
     s(
         "team",
-        "The Wire team the user belongs to (set by the service provider).",
+        "The Wire team the user belongs to (set by the service provider; returned on request).",
     )
     .case_exact()
-    .mutability(M::ReadOnly),
+    .mutability(M::ReadOnly)
+    .returned(Returned::Request),
     s(
         "handle",
-        "The user's Wire handle; mirrors userName (set by the service provider).",
+        "The user's Wire handle, when it differs from userName (e.g. userName is a UPN); \
+         without it the handle is userName.",
     )
-    .mutability(M::ReadOnly),
+    .unique(Uniqueness::Server),
 ];
 
 const MEMBER_SUBS: &[AttributeDef] = &[
@@ -579,7 +581,11 @@ const MEMBER_SUBS: &[AttributeDef] = &[
         .case_exact()
         .mutability(M::Immutable)
         .refs(&["User", "Group"]),
-    s("display", "A human-readable name of the member.").mutability(M::ReadOnly),
+    // Filled in by the directory (the member's display name); returned when asked for
+    // (`attributes=members.display`), so a member list reads back as it was written.
+    s("display", "A human-readable name of the member.")
+        .mutability(M::ReadOnly)
+        .returned(Returned::Request),
     s("type", "The type of the member.")
         .mutability(M::Immutable)
         .canonical(&["User", "Group"]),

@@ -9,7 +9,7 @@
 //! | POST | `/Users/.search`, `/Groups/.search` | §3.4.3 |
 //! | GET | `/ServiceProviderConfig`, `/ResourceTypes[/{name}]`, `/Schemas[/{urn}]` | §4 |
 //!
-//! `POST /.search` (across types) and `/Bulk` answer 501; unknown paths 404; known paths with
+//! `POST /.search` searches Users then Groups as one list; `/Bulk` answers 501; unknown paths 404; known paths with
 //! another method 405.
 
 use std::future::Future;
@@ -585,11 +585,10 @@ impl<D: Directory> ScimService<D> {
                 let p = ListParams::from_search(&parse_json(req.body)?)?;
                 self.list(tenant, kind, p).await
             }
-            (Route::Search(None), "POST") => Err(ScimError::new(
-                501,
-                None,
-                "searching across resource types is not supported; use /Users/.search or /Groups/.search",
-            )),
+            (Route::Search(None), "POST") => {
+                let p = ListParams::from_search(&parse_json(req.body)?)?;
+                self.search_all(tenant, p).await
+            }
             (Route::Search(_), _) => Ok(method_not_allowed("POST")),
             (Route::Item(kind, id), "GET") => self.get(tenant, kind, id, req).await,
             (Route::Item(kind, id), "PUT") => self.put(tenant, kind, id, req).await,
@@ -708,6 +707,83 @@ impl<D: Directory> ScimService<D> {
             &json!({
                 "schemas": [LIST_RESPONSE_SCHEMA],
                 "totalResults": page.total_results,
+                "itemsPerPage": resources.len(),
+                "startIndex": start_index,
+                "Resources": resources,
+            }),
+        ))
+    }
+
+    /// `POST /.search` (RFC 7644 §3.4.3): Users, then Groups, paged as one list. A filter
+    /// naming an attribute one type lacks selects none of that type; `sortBy` orders within
+    /// each type.
+    async fn search_all(&self, tenant: &str, p: ListParams) -> Result<ScimResponse, ScimError> {
+        let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+            Some(f) => Some(parse_filter(f)?),
+            None => None,
+        };
+        let order = p
+            .sort_order
+            .as_deref()
+            .map(SortOrder::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let sort_by = match p
+            .sort_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) => Some(AttrPath::parse(s)?),
+            None => None,
+        };
+        let start_index = u64::try_from(p.start_index.unwrap_or(1).max(1)).unwrap_or(1);
+        let count = match p.count {
+            None => self.config.max_results,
+            Some(c) => u64::try_from(c.max(0))
+                .unwrap_or(0)
+                .min(self.config.max_results),
+        };
+        let attrs = Attrs::parse(p.attributes.as_deref(), p.excluded.as_deref())?;
+        let mut total = 0u64;
+        let mut resources = Vec::new();
+        // Where the requested window starts, counted within the types not yet listed.
+        let mut skip = start_index - 1;
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            let schema = kind.schema();
+            if filter.as_ref().is_some_and(|f| f.validate(schema).is_err()) {
+                continue;
+            }
+            let sort = sort_by
+                .as_ref()
+                .filter(|by| schema.resolve(by).is_some())
+                .map(|by| (by.clone(), order));
+            let wanted = count.saturating_sub(resources.len() as u64);
+            let query = Query {
+                filter: filter.clone(),
+                sort,
+                start_index: skip + 1,
+                count: wanted,
+            };
+            let page = self
+                .directory
+                .query(tenant, kind, &query)
+                .await
+                .map_err(directory_error)?;
+            total += page.total_results;
+            skip = skip.saturating_sub(page.total_results);
+            resources.extend(
+                page.resources
+                    .iter()
+                    .take(usize::try_from(wanted).unwrap_or(usize::MAX))
+                    .map(|s| project(&render(kind, s, &self.base_url), schema, attrs.projection())),
+            );
+        }
+        Ok(ScimResponse::json(
+            200,
+            &json!({
+                "schemas": [LIST_RESPONSE_SCHEMA],
+                "totalResults": total,
                 "itemsPerPage": resources.len(),
                 "startIndex": start_index,
                 "Resources": resources,

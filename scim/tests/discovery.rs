@@ -149,7 +149,9 @@ fn schemas_describe_every_attribute_with_a_write_only_password_and_no_groups() {
         )
         .json_body();
     assert_eq!(attr(&e2ei, "team")["mutability"], "readOnly");
-    assert_eq!(attr(&e2ei, "handle")["mutability"], "readOnly");
+    assert_eq!(attr(&e2ei, "team")["returned"], "request");
+    assert_eq!(attr(&e2ei, "handle")["mutability"], "readWrite");
+    assert_eq!(attr(&e2ei, "handle")["uniqueness"], "server");
     assert_error(&h.get("/Schemas/urn:nope", None), 404, None);
 }
 

@@ -140,7 +140,7 @@ fn valid_filters_select_the_expected_users() {
             &[],
         ),
         (
-            r#"urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User:team eq "team-1" and urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User:handle eq "carol""#,
+            r#"urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User:team eq "team-1" and userName eq "carol""#,
             &["carol"],
         ),
     ];

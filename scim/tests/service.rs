@@ -59,9 +59,18 @@ fn create_returns_201_with_location_etag_meta_and_e2ei_extension() {
         body["meta"]["location"],
         json!(format!("{BASE}/Users/{id}"))
     );
+    // `team` is returned on request; no explicit Wire handle was given.
     assert_eq!(
         body["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"],
-        json!({"team": TENANT, "handle": "Alice"})
+        Value::Null
+    );
+    let team = h.get(
+        &format!("/Users/{id}"),
+        Some("attributes=urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User:team"),
+    );
+    assert_eq!(
+        team.json_body()["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"],
+        json!({"team": TENANT})
     );
     let got = h.get(&format!("/Users/{id}"), None);
     assert_eq!(got.status, 200);
@@ -111,9 +120,16 @@ fn read_only_input_is_ignored() {
     );
     assert_ne!(u["id"], "mine");
     assert_eq!(u["meta"]["version"], "W/\"1\"");
+    let id = u["id"].as_str().unwrap();
+    let ext = h
+        .get(
+            &format!("/Users/{id}"),
+            Some("attributes=urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"),
+        )
+        .json_body();
     assert_eq!(
-        u["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"]["team"],
-        TENANT
+        ext["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"],
+        json!({"team": TENANT, "handle": "h"})
     );
 }
 
@@ -350,17 +366,29 @@ fn patch_that_changes_nothing_returns_200_without_a_new_version() {
 }
 
 #[test]
-fn patch_user_name_keeps_the_handle_in_step_and_checks_uniqueness() {
+fn patch_user_name_and_handle_and_user_name_uniqueness() {
     let h = Harness::new();
     h.user("taken", json!({}));
     let u = h.user("a", json!({}));
     let r = h.patch(
         &users_path(&u),
-        json!([{"op": "Replace", "path": "userName", "value": "b"}]),
+        json!([{"op": "Replace", "path": "userName", "value": "b"},
+               {"op": "Add", "path": "urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User:handle", "value": "b_wire"}]),
     );
+    assert_eq!(r.json_body()["userName"], "b");
     assert_eq!(
         r.json_body()["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"]["handle"],
-        "b"
+        "b_wire"
+    );
+    // Removing the whole extension removes the handle; the server's team stays.
+    let r = h.patch(
+        &users_path(&u),
+        json!([{"op": "Remove", "path": "urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"}]),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json_body()["urn:e2ei:params:scim:schemas:extension:e2ei:2.0:User"],
+        Value::Null
     );
     let r = h.patch(
         &users_path(&u),
@@ -624,13 +652,49 @@ fn unknown_paths_are_404_and_wrong_methods_405_as_scim_errors() {
         None,
     );
     assert_error(&h.get("/Users/.search", None), 405, None);
-    assert_error(
-        &h.send("POST", "/.search", None, Some(&json!({}))),
-        501,
-        None,
-    );
     assert_error(&h.send("POST", "/Bulk", None, Some(&json!({}))), 501, None);
     assert_error(&h.get("/Groups/unknown-id", None), 404, None);
+}
+
+#[test]
+fn root_search_lists_users_then_groups_as_one_page_set() {
+    let h = Harness::new();
+    let a = h.user("a", json!({"displayName": "Team A"}));
+    h.user("b", json!({}));
+    h.create(
+        "/Groups",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Team G",
+               "members": [{"value": a["id"]}]}),
+    );
+    let search = |body: Value| h.send("POST", "/.search", None, Some(&body)).json_body();
+    let all = search(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}));
+    assert_eq!(all["totalResults"], 3);
+    let kinds: Vec<&str> = all["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["meta"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["User", "User", "Group"]);
+    // The window may start in one type and end in the next.
+    let window = search(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                               "startIndex": 2, "count": 2}),
+    );
+    assert_eq!(window["totalResults"], 3);
+    assert_eq!(window["Resources"][0]["userName"], "b");
+    assert_eq!(window["Resources"][1]["displayName"], "Team G");
+    // displayName exists on both types; userName only on Users.
+    let named = search(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                              "filter": "displayName sw \"Team\""}),
+    );
+    assert_eq!(named["totalResults"], 2);
+    let users = search(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                              "filter": "userName eq \"a\""}),
+    );
+    assert_eq!(users["totalResults"], 1);
 }
 
 #[test]

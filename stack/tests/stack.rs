@@ -44,7 +44,10 @@ async fn a_device_enrolls_through_the_dev_idp() {
     // The team's feature points clients at the stack's authority and CRL proxy (§2.2).
     let client = http(&stack).build().unwrap();
     // stack.json's SCIM endpoint and token reach the dev team.
-    let scim = stack.scim.as_ref().expect("stack.json names the SCIM endpoint");
+    let scim = stack
+        .scim
+        .as_ref()
+        .expect("stack.json names the SCIM endpoint");
     let users = client
         .get(format!("{}/Users", scim.url))
         .bearer_auth(&scim.token)

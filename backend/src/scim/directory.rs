@@ -79,6 +79,9 @@ fn parse_id(id: &str) -> Result<Uuid, DirectoryError> {
 
 /// What a User document maps to in the backend's own user row.
 struct UserFields {
+    /// `userName` lower-cased: unique in the team, what filters on userName compare.
+    user_name: String,
+    /// The Wire handle: the e2ei extension's `handle`, else `userName`.
     handle: String,
     display_name: String,
     external_id: Option<String>,
@@ -94,13 +97,27 @@ fn str_at<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
 /// Reads (and strips the password from) a normalised User document.
 fn user_fields(doc: &mut Value) -> Result<UserFields, DirectoryError> {
     let user_name = str_at(doc, "userName")
-        .ok_or_else(|| DirectoryError::InvalidValue("userName is required".into()))?;
-    let handle = Handle::new(user_name.to_lowercase()).map_err(|e| {
-        DirectoryError::InvalidValue(format!(
-            "userName `{user_name}` is not a Wire handle ({e}); map userName to a handle-like \
-             attribute such as mailNickname"
-        ))
-    })?;
+        .ok_or_else(|| DirectoryError::InvalidValue("userName is required".into()))?
+        .to_owned();
+    let user_name = user_name.as_str();
+    let explicit = doc
+        .get(E2EI_USER_SCHEMA)
+        .and_then(|e| e.get("handle"))
+        .and_then(Value::as_str);
+    let handle = match explicit {
+        Some(h) => Handle::new(h.to_lowercase()).map_err(|e| {
+            DirectoryError::InvalidValue(format!(
+                "{E2EI_USER_SCHEMA}:handle `{h}` is not a Wire handle ({e})"
+            ))
+        })?,
+        None => Handle::new(user_name.to_lowercase()).map_err(|e| {
+            DirectoryError::InvalidValue(format!(
+                "userName `{user_name}` is not a Wire handle ({e}): set \
+                 {E2EI_USER_SCHEMA}:handle, or map userName to a handle-like attribute such as \
+                 mailNickname"
+            ))
+        })?,
+    };
     let given = doc["name"]["givenName"].as_str();
     let family = doc["name"]["familyName"].as_str();
     let joined = match (given, family) {
@@ -139,6 +156,7 @@ fn user_fields(doc: &mut Value) -> Result<UserFields, DirectoryError> {
         Some(_) => return Err(DirectoryError::InvalidValue("password is a string".into())),
     };
     Ok(UserFields {
+        user_name: user_name.to_lowercase(),
         handle: handle.as_str().to_owned(),
         display_name: display_name.as_str().to_owned(),
         external_id: str_at(doc, "externalId").map(str::to_owned),
@@ -159,22 +177,9 @@ fn primary_value(values: Option<&Value>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Adds the read-only e2ei extension (Wire handle and team) to a User document.
-fn with_e2ei_extension(mut doc: Value, handle: &str, team: Uuid) -> Value {
-    if let Some(object) = doc.as_object_mut() {
-        object.insert(
-            E2EI_USER_SCHEMA.into(),
-            json!({ "handle": handle, "team": team.to_string() }),
-        );
-        let schemas = object
-            .entry("schemas")
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Some(list) = schemas.as_array_mut()
-            && !list.iter().any(|s| s.as_str() == Some(E2EI_USER_SCHEMA))
-        {
-            list.push(E2EI_USER_SCHEMA.into());
-        }
-    }
+/// Stamps the e2ei extension's read-only `team` on a User document.
+fn with_e2ei_extension(mut doc: Value, team: Uuid) -> Value {
+    e2ei_scim::resource::stamp_e2ei_user(&mut doc, &team.to_string());
     doc
 }
 
@@ -185,8 +190,10 @@ fn unique_violation(e: &sqlx::Error) -> Option<DirectoryError> {
             Some(DirectoryError::Conflict(
                 if message.contains("email") {
                     "an e-mail address in `emails` is in use"
+                } else if message.contains("handle") {
+                    "the Wire handle (userName, or the e2ei extension's handle) is taken"
                 } else {
-                    "userName is taken"
+                    "userName is taken in this team"
                 }
                 .into(),
             ))
@@ -219,7 +226,7 @@ impl SqlDirectory {
             None => None,
         };
         let id = Uuid::new_v4();
-        let doc = with_e2ei_extension(doc, &fields.handle, team);
+        let doc = with_e2ei_extension(doc, team);
         let now = now_millis(state);
         let mut tx = state.db.begin_write().await.map_err(sql_error)?;
         let inserted = sqlx::query(
@@ -245,7 +252,7 @@ impl SqlDirectory {
         )
         .bind(id.to_string())
         .bind(team.to_string())
-        .bind(&fields.handle)
+        .bind(&fields.user_name)
         .bind(&fields.external_id)
         .bind(&fields.display_name)
         .bind(i64::from(fields.active))
@@ -291,7 +298,7 @@ impl SqlDirectory {
             Some(p) => Some(password::hash(p, state.settings.password_cost).map_err(internal)?),
             None => None,
         };
-        let doc = with_e2ei_extension(doc, &fields.handle, team);
+        let doc = with_e2ei_extension(doc, team);
         let now = now_millis(state);
         let mut tx = state.db.begin_write().await.map_err(sql_error)?;
         let current = sqlx::query(
@@ -330,7 +337,7 @@ impl SqlDirectory {
         )
         .bind(id.to_string())
         .bind(team.to_string())
-        .bind(&fields.handle)
+        .bind(&fields.user_name)
         .bind(&fields.external_id)
         .bind(&fields.display_name)
         .bind(i64::from(fields.active))

@@ -279,4 +279,15 @@ async fn scim2_tester_passes_every_check() {
         "scim2-tester found failures:\n{text}\n{}",
         stack.backend.log()
     );
+    // Every check ran and succeeded (none skipped).
+    let verdicts: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with(char::is_whitespace))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.chars().all(|c| c.is_ascii_uppercase()) && w.len() > 3)
+        .collect();
+    let successes = verdicts.iter().filter(|v| **v == "SUCCESS").count();
+    assert_eq!(successes, verdicts.len(), "{text}");
+    assert!(successes >= 100, "only {successes} checks ran:\n{text}");
+    println!("scim2-tester: {successes} checks, all SUCCESS");
 }
