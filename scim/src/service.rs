@@ -330,6 +330,67 @@ struct ListParams {
     excluded: Option<String>,
 }
 
+/// A ListResponse (RFC 7644 §3.4.2).
+fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> ScimResponse {
+    ScimResponse::json(
+        200,
+        &json!({
+            "schemas": [LIST_RESPONSE_SCHEMA],
+            "totalResults": total,
+            "itemsPerPage": resources.len(),
+            "startIndex": start_index,
+            "Resources": resources,
+        }),
+    )
+}
+
+/// List parameters, parsed: what `list` and `search_all` share.
+struct PageRequest {
+    filter: Option<Filter>,
+    sort_by: Option<AttrPath>,
+    order: SortOrder,
+    start_index: u64,
+    count: u64,
+    attrs: Attrs,
+}
+
+impl PageRequest {
+    /// Parses `p`; `count` is capped at `max_results`, `startIndex` below 1 is 1 (§3.4.2.4).
+    fn parse(p: &ListParams, max_results: u64) -> Result<Self, ScimError> {
+        let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+            Some(f) => Some(parse_filter(f)?),
+            None => None,
+        };
+        let order = p
+            .sort_order
+            .as_deref()
+            .map(SortOrder::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let sort_by = match p
+            .sort_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) => Some(AttrPath::parse(s)?),
+            None => None,
+        };
+        let count = match p.count {
+            None => max_results,
+            Some(c) => u64::try_from(c.max(0)).unwrap_or(0).min(max_results),
+        };
+        Ok(Self {
+            filter,
+            sort_by,
+            order,
+            start_index: u64::try_from(p.start_index.unwrap_or(1).max(1)).unwrap_or(1),
+            count,
+            attrs: Attrs::parse(p.attributes.as_deref(), p.excluded.as_deref())?,
+        })
+    }
+}
+
 fn parse_int(name: &str, s: &str) -> Result<i64, ScimError> {
     s.trim()
         .parse::<i64>()
@@ -654,63 +715,37 @@ impl<D: Directory> ScimService<D> {
         p: ListParams,
     ) -> Result<ScimResponse, ScimError> {
         let schema = kind.schema();
-        let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-            Some(f) => {
-                let f = parse_filter(f)?;
-                f.validate(schema)?;
-                Some(f)
-            }
-            None => None,
-        };
-        let order = p
-            .sort_order
-            .as_deref()
-            .map(SortOrder::parse)
-            .transpose()?
-            .unwrap_or_default();
-        let sort = match p
-            .sort_by
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(s) => Some((AttrPath::parse(s)?, order)),
-            None => None,
-        };
-        let start_index = u64::try_from(p.start_index.unwrap_or(1).max(1)).unwrap_or(1);
-        let count = match p.count {
-            None => self.config.max_results,
-            Some(c) => u64::try_from(c.max(0))
-                .unwrap_or(0)
-                .min(self.config.max_results),
-        };
-        let attrs = Attrs::parse(p.attributes.as_deref(), p.excluded.as_deref())?;
+        let page = PageRequest::parse(&p, self.config.max_results)?;
+        if let Some(f) = &page.filter {
+            f.validate(schema)?;
+        }
         let query = Query {
-            filter,
-            sort,
-            start_index,
-            count,
+            filter: page.filter,
+            sort: page.sort_by.map(|by| (by, page.order)),
+            start_index: page.start_index,
+            count: page.count,
         };
-        let page = self
+        let found = self
             .directory
             .query(tenant, kind, &query)
             .await
             .map_err(directory_error)?;
-        let resources: Vec<Value> = page
+        let resources: Vec<Value> = found
             .resources
             .iter()
-            .take(usize::try_from(count).unwrap_or(usize::MAX))
-            .map(|s| project(&render(kind, s, &self.base_url), schema, attrs.projection()))
+            .take(usize::try_from(page.count).unwrap_or(usize::MAX))
+            .map(|s| {
+                project(
+                    &render(kind, s, &self.base_url),
+                    schema,
+                    page.attrs.projection(),
+                )
+            })
             .collect();
-        Ok(ScimResponse::json(
-            200,
-            &json!({
-                "schemas": [LIST_RESPONSE_SCHEMA],
-                "totalResults": page.total_results,
-                "itemsPerPage": resources.len(),
-                "startIndex": start_index,
-                "Resources": resources,
-            }),
+        Ok(list_response(
+            found.total_results,
+            page.start_index,
+            resources,
         ))
     }
 
@@ -718,77 +753,54 @@ impl<D: Directory> ScimService<D> {
     /// naming an attribute one type lacks selects none of that type; `sortBy` orders within
     /// each type.
     async fn search_all(&self, tenant: &str, p: ListParams) -> Result<ScimResponse, ScimError> {
-        let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
-            Some(f) => Some(parse_filter(f)?),
-            None => None,
-        };
-        let order = p
-            .sort_order
-            .as_deref()
-            .map(SortOrder::parse)
-            .transpose()?
-            .unwrap_or_default();
-        let sort_by = match p
-            .sort_by
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(s) => Some(AttrPath::parse(s)?),
-            None => None,
-        };
-        let start_index = u64::try_from(p.start_index.unwrap_or(1).max(1)).unwrap_or(1);
-        let count = match p.count {
-            None => self.config.max_results,
-            Some(c) => u64::try_from(c.max(0))
-                .unwrap_or(0)
-                .min(self.config.max_results),
-        };
-        let attrs = Attrs::parse(p.attributes.as_deref(), p.excluded.as_deref())?;
+        let page = PageRequest::parse(&p, self.config.max_results)?;
         let mut total = 0u64;
         let mut resources = Vec::new();
         // Where the requested window starts, counted within the types not yet listed.
-        let mut skip = start_index - 1;
+        let mut skip = page.start_index - 1;
         for kind in [ResourceKind::User, ResourceKind::Group] {
             let schema = kind.schema();
-            if filter.as_ref().is_some_and(|f| f.validate(schema).is_err()) {
+            if page
+                .filter
+                .as_ref()
+                .is_some_and(|f| f.validate(schema).is_err())
+            {
                 continue;
             }
-            let sort = sort_by
+            let sort = page
+                .sort_by
                 .as_ref()
                 .filter(|by| schema.resolve(by).is_some())
-                .map(|by| (by.clone(), order));
-            let wanted = count.saturating_sub(resources.len() as u64);
+                .map(|by| (by.clone(), page.order));
+            let wanted = page.count.saturating_sub(resources.len() as u64);
             let query = Query {
-                filter: filter.clone(),
+                filter: page.filter.clone(),
                 sort,
                 start_index: skip + 1,
                 count: wanted,
             };
-            let page = self
+            let found = self
                 .directory
                 .query(tenant, kind, &query)
                 .await
                 .map_err(directory_error)?;
-            total += page.total_results;
-            skip = skip.saturating_sub(page.total_results);
+            total += found.total_results;
+            skip = skip.saturating_sub(found.total_results);
             resources.extend(
-                page.resources
+                found
+                    .resources
                     .iter()
                     .take(usize::try_from(wanted).unwrap_or(usize::MAX))
-                    .map(|s| project(&render(kind, s, &self.base_url), schema, attrs.projection())),
+                    .map(|s| {
+                        project(
+                            &render(kind, s, &self.base_url),
+                            schema,
+                            page.attrs.projection(),
+                        )
+                    }),
             );
         }
-        Ok(ScimResponse::json(
-            200,
-            &json!({
-                "schemas": [LIST_RESPONSE_SCHEMA],
-                "totalResults": total,
-                "itemsPerPage": resources.len(),
-                "startIndex": start_index,
-                "Resources": resources,
-            }),
-        ))
+        Ok(list_response(total, page.start_index, resources))
     }
 
     fn prepare(&self, tenant: &str, kind: ResourceKind, mut doc: Value) -> Value {

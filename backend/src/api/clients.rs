@@ -78,7 +78,7 @@ fn short_text(name: &'static str, value: &Option<String>) -> Result<(), ApiError
     }
 }
 
-async fn reauthenticate(user: &User, password: Option<&str>) -> Result<(), ApiError> {
+pub(super) async fn reauthenticate(user: &User, password: Option<&str>) -> Result<(), ApiError> {
     if user.password_hash.is_none() {
         return Ok(());
     }

@@ -55,22 +55,7 @@ pub(super) async fn create_token(
 ) -> Result<Response, ApiError> {
     let (team, user) = team_admin(&state, &auth).await?;
     // Re-authentication: a stolen access token alone does not mint a lasting SCIM token.
-    match (&user.password_hash, body.password.as_deref()) {
-        (None, _) => {}
-        (Some(_), None) => {
-            return Err(ApiError::forbidden(
-                "missing-auth",
-                "re-authentication with the password is required",
-            ));
-        }
-        (Some(_), Some(p)) if user.password_matches(p) => {}
-        (Some(_), Some(_)) => {
-            return Err(ApiError::forbidden(
-                "invalid-credentials",
-                "authentication failed",
-            ));
-        }
-    }
+    super::clients::reauthenticate(&user, body.password.as_deref()).await?;
     let (token, info) = tokens::create(&state, team, user.id, &body.description).await?;
     let mut response = Json(json!({ "token": token, "info": info.to_json() })).into_response();
     response

@@ -202,6 +202,36 @@ fn unique_violation(e: &sqlx::Error) -> Option<DirectoryError> {
     }
 }
 
+/// The current row of a resource of `team` inside a write transaction, after checking its
+/// version against `expected` (none: any version). `columns` must include `version`.
+async fn current_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    kind: ResourceKind,
+    columns: &str,
+    team: Uuid,
+    id: Uuid,
+    expected: Option<u64>,
+) -> Result<sqlx::any::AnyRow, DirectoryError> {
+    let (table, id_column) = match kind {
+        ResourceKind::User => ("scim_users", "user_id"),
+        ResourceKind::Group => ("scim_groups", "id"),
+    };
+    let row = sqlx::query(&format!(
+        "SELECT {columns} FROM {table} WHERE {id_column} = $1 AND team_id = $2"
+    ))
+    .bind(id.to_string())
+    .bind(team.to_string())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(sql_error)?
+    .ok_or(DirectoryError::NotFound)?;
+    let version: i64 = row.try_get("version").map_err(sql_error)?;
+    if expected.is_some_and(|v| u64::try_from(version).ok() != Some(v)) {
+        return Err(DirectoryError::VersionMismatch);
+    }
+    Ok(row)
+}
+
 const USER_SELECT: &str =
     "SELECT user_id, version, created_at, updated_at, document FROM scim_users";
 
@@ -301,21 +331,18 @@ impl SqlDirectory {
         let doc = with_e2ei_extension(doc, team);
         let now = now_millis(state);
         let mut tx = state.db.begin_write().await.map_err(sql_error)?;
-        let current = sqlx::query(
-            "SELECT version, active, created_at FROM scim_users WHERE user_id = $1 AND team_id = $2",
+        let current = current_row(
+            &mut tx,
+            ResourceKind::User,
+            "version, active, created_at",
+            team,
+            id,
+            Some(expected_version),
         )
-        .bind(id.to_string())
-        .bind(team.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sql_error)?
-        .ok_or(DirectoryError::NotFound)?;
+        .await?;
         let version: i64 = current.try_get("version").map_err(sql_error)?;
         let was_active: i64 = current.try_get("active").map_err(sql_error)?;
         let created: i64 = current.try_get("created_at").map_err(sql_error)?;
-        if u64::try_from(version).ok() != Some(expected_version) {
-            return Err(DirectoryError::VersionMismatch);
-        }
         let updated = sqlx::query(
             "UPDATE users SET name = $2, handle = $3, email = $4, \
              password_hash = COALESCE($5, password_hash) WHERE id = $1",
@@ -373,18 +400,15 @@ impl SqlDirectory {
     ) -> Result<(), DirectoryError> {
         let state = &self.state;
         let mut tx = state.db.begin_write().await.map_err(sql_error)?;
-        let current =
-            sqlx::query("SELECT version FROM scim_users WHERE user_id = $1 AND team_id = $2")
-                .bind(id.to_string())
-                .bind(team.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(sql_error)?
-                .ok_or(DirectoryError::NotFound)?;
-        let version: i64 = current.try_get("version").map_err(sql_error)?;
-        if expected_version.is_some_and(|v| u64::try_from(version).ok() != Some(v)) {
-            return Err(DirectoryError::VersionMismatch);
-        }
+        current_row(
+            &mut tx,
+            ResourceKind::User,
+            "version",
+            team,
+            id,
+            expected_version,
+        )
+        .await?;
         let devices = deprovision(state, &mut tx, id).await?;
         // Cascades to the SCIM row, group memberships, notifications.
         sqlx::query("DELETE FROM users WHERE id = $1")
@@ -511,19 +535,16 @@ impl SqlDirectory {
                 (group, 1, now)
             }
             Some((group, expected)) => {
-                let current = sqlx::query(
-                    "SELECT version, created_at FROM scim_groups WHERE id = $1 AND team_id = $2",
+                let current = current_row(
+                    &mut tx,
+                    ResourceKind::Group,
+                    "version, created_at",
+                    team,
+                    group,
+                    Some(expected),
                 )
-                .bind(group.to_string())
-                .bind(team.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(sql_error)?
-                .ok_or(DirectoryError::NotFound)?;
+                .await?;
                 let version: i64 = current.try_get("version").map_err(sql_error)?;
-                if u64::try_from(version).ok() != Some(expected) {
-                    return Err(DirectoryError::VersionMismatch);
-                }
                 sqlx::query(
                     "UPDATE scim_groups SET display_name = $2, external_id = $3, version = $4, \
                      updated_at = $5, document = $6 WHERE id = $1",
@@ -621,17 +642,15 @@ impl SqlDirectory {
         expected_version: Option<u64>,
     ) -> Result<(), DirectoryError> {
         let mut tx = self.state.db.begin_write().await.map_err(sql_error)?;
-        let row = sqlx::query("SELECT version FROM scim_groups WHERE id = $1 AND team_id = $2")
-            .bind(id.to_string())
-            .bind(team.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(sql_error)?
-            .ok_or(DirectoryError::NotFound)?;
-        let version: i64 = row.try_get("version").map_err(sql_error)?;
-        if expected_version.is_some_and(|v| u64::try_from(version).ok() != Some(v)) {
-            return Err(DirectoryError::VersionMismatch);
-        }
+        current_row(
+            &mut tx,
+            ResourceKind::Group,
+            "version",
+            team,
+            id,
+            expected_version,
+        )
+        .await?;
         sqlx::query("DELETE FROM scim_groups WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)

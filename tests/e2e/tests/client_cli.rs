@@ -17,20 +17,7 @@ use serde_json::Value;
 const ADMIN_TOKEN: &str = "e2e admin token for the client CLI";
 
 fn client(stack: &Stack, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(&common::binaries().client)
-        .arg("--json")
-        .args(args)
-        .current_dir(stack.dir.path())
-        .env("E2EI_PASSWORD", common::PASSWORD)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let last = stdout.lines().last().unwrap_or_default().to_owned();
-    (
-        out.status.success(),
-        serde_json::from_str(&last).unwrap_or(Value::Null),
-        format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
-    )
+    common::client_cli(stack, args)
 }
 
 fn mode(path: &Path) -> u32 {

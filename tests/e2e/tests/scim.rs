@@ -21,20 +21,7 @@ const ADMIN_TOKEN: &str = "e2e admin token for SCIM deprovisioning";
 const SCIM_JSON: &str = "application/scim+json";
 
 fn client(stack: &Stack, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(&common::binaries().client)
-        .arg("--json")
-        .args(args)
-        .current_dir(stack.dir.path())
-        .env("E2EI_PASSWORD", common::PASSWORD)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let last = stdout.lines().last().unwrap_or_default().to_owned();
-    (
-        out.status.success(),
-        serde_json::from_str(&last).unwrap_or(Value::Null),
-        format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
-    )
+    common::client_cli(stack, args)
 }
 
 async fn stack_with_authority_admin() -> Option<Stack> {
@@ -144,6 +131,19 @@ fn enroll_alice(stack: &Stack) -> Value {
     value
 }
 
+/// Alice's password login at the backend: (status, body).
+async fn alice_login(stack: &Stack) -> (u16, Value) {
+    let reply = stack
+        .http()
+        .post(format!("{}/login", stack.backend_url))
+        .json(&json!({ "handle": "alice_wire", "password": common::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or(Value::Null))
+}
+
 /// `e2ei-client status --refresh-crls` until it says revoked (the backend delivers the
 /// revocation right after the SCIM request; the authority regenerates the CRL on it).
 fn wait_until_revoked(stack: &Stack) -> Value {
@@ -198,14 +198,8 @@ async fn scim_delete_of_an_enrolled_user_revokes_the_device_certificate() {
     )
     .await;
     assert_eq!(status, 404);
-    let login = stack
-        .http()
-        .post(format!("{}/login", stack.backend_url))
-        .json(&json!({ "handle": "alice_wire", "password": common::PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 403);
+    let (status, _) = alice_login(&stack).await;
+    assert_eq!(status, 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,16 +230,8 @@ async fn scim_deactivation_revokes_the_device_certificate_and_blocks_login() {
         revoked["status"]["reason"], "affiliationChanged",
         "{revoked}"
     );
-    let login = stack
-        .http()
-        .post(format!("{}/login", stack.backend_url))
-        .json(&json!({ "handle": "alice_wire", "password": common::PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 403);
-    let body: Value = login.json().await.unwrap();
-    assert_eq!(body["label"], "suspended");
+    let (status, body) = alice_login(&stack).await;
+    assert_eq!((status, body["label"].as_str()), (403, Some("suspended")));
 }
 
 /// scim2-tester's checks over the bridge; every check must be SUCCESS (its exit code).

@@ -869,3 +869,22 @@ backend_keys = [{keys}]
         }
     }
 }
+
+/// Runs the `e2ei-client` binary with `--json` in the stack's directory (password from the
+/// environment, never argv): (success, the last stdout line as JSON, all output).
+pub fn client_cli(stack: &Stack, args: &[&str]) -> (bool, Value, String) {
+    let out = std::process::Command::new(&binaries().client)
+        .arg("--json")
+        .args(args)
+        .current_dir(stack.dir.path())
+        .env("E2EI_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = stdout.lines().last().unwrap_or_default().to_owned();
+    (
+        out.status.success(),
+        serde_json::from_str(&last).unwrap_or(Value::Null),
+        format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
