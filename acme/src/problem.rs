@@ -119,9 +119,12 @@ pub struct Problem {
     /// Its type.
     #[serde(rename = "type")]
     pub kind: ProblemType,
-    /// Human-readable detail.
+    /// Human-readable detail (optional in RFC 7807: empty when absent).
+    #[serde(default)]
     pub detail: String,
-    /// The HTTP status.
+    /// The HTTP status (optional in RFC 7807, as in an order's or challenge's `error`: 0 when
+    /// absent).
+    #[serde(default)]
     pub status: u16,
     /// Per-identifier errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -215,6 +218,16 @@ mod tests {
             })
         );
         assert_eq!(serde_json::from_value::<Problem>(value).unwrap(), problem);
+    }
+
+    #[test]
+    fn reads_a_problem_without_status_or_detail() {
+        // RFC 7807 makes both optional; an order's or challenge's `error` may omit them.
+        let problem: Problem =
+            serde_json::from_value(json!({ "type": "urn:ietf:params:acme:error:unauthorized" }))
+                .unwrap();
+        assert_eq!(problem.kind, ProblemType::Unauthorized);
+        assert_eq!((problem.status, problem.detail.as_str()), (0, ""));
     }
 
     #[test]

@@ -251,9 +251,9 @@ fn main() {
             let n = seed % total_users;
             let filter = format!("userName eq \"USER{n:06}\"");
             let started = Instant::now();
+            let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
             let reply = http
-                .get(format!("{url}/Users"))
-                .query(&[("filter", filter.as_str())])
+                .get(format!("{url}/Users?filter={encoded}"))
                 .bearer_auth(&token)
                 .send()
                 .await
