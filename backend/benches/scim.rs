@@ -1,9 +1,9 @@
 //! SCIM throughput and lookup latency against a loopback backend.
 //!
 //! 1. 10,000 `POST /scim/v2/Users` from concurrent clients (each a new backend user: user row,
-//!    SCIM row and their indexes in one transaction), next to the same requests against
-//!    e2ei-scim's in-memory directory behind the same HTTP stack (the baseline: what the HTTP
-//!    and SCIM processing cost without storage).
+//!    SCIM row and their indexes in one transaction), next to as many users created by a team
+//!    admin through the Wire API (`POST /teams/{tid}/members`, one user row) in the same run:
+//!    the baseline, what a backend user costs without SCIM.
 //! 2. The team is filled to 100,000 users (the remaining 90,000 inserted in batched SQL
 //!    transactions: the lookups do not care how rows arrived), then `GET /Users?filter=userName
 //!    eq "…"` one at a time for random existing users: p50/p99/max latency.
@@ -17,9 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
 use e2ei_backend::scim::ScimSettings;
 use e2ei_backend::users::{NewUser, create_team_with_owner};
 use e2ei_backend::zauth::ZauthKeys;
@@ -27,7 +24,6 @@ use e2ei_backend::{AppState, Settings, api};
 use e2ei_core::ciphersuite::KeyAlgorithm;
 use e2ei_core::clock::SystemClock;
 use e2ei_core::id::Domain;
-use e2ei_scim::{MemoryDirectory, ScimRequest, ScimService, ServiceConfig};
 use e2ei_signer::Signer;
 use serde_json::json;
 
@@ -51,34 +47,25 @@ fn new_user(n: u64) -> String {
     .to_string()
 }
 
-/// `total` creates from `concurrency` tasks; returns creates per second.
-async fn creates(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    total: u64,
-    concurrency: u64,
-) -> f64 {
+/// `total` creates from `concurrency` tasks, request `n` made by `request(n)`; returns creates
+/// per second.
+async fn creates<F>(total: u64, concurrency: u64, request: F) -> f64
+where
+    F: Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let request = Arc::new(request);
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (http, url, token, next) =
-            (http.clone(), url.to_owned(), token.to_owned(), next.clone());
+        let (request, next) = (request.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= total {
                     break;
                 }
-                let reply = http
-                    .post(format!("{url}/Users"))
-                    .bearer_auth(&token)
-                    .header("content-type", "application/scim+json")
-                    .body(new_user(n))
-                    .send()
-                    .await
-                    .unwrap();
+                let reply = request(n).send().await.unwrap();
                 assert_eq!(reply.status(), 201, "{}", reply.text().await.unwrap());
             }
         }));
@@ -87,54 +74,6 @@ async fn creates(
         t.await.unwrap();
     }
     total as f64 / start.elapsed().as_secs_f64()
-}
-
-/// The in-memory directory behind axum: the baseline.
-async fn memory_server() -> String {
-    let service = Arc::new(ScimService::new(
-        MemoryDirectory::new("http://127.0.0.1/scim/v2"),
-        "http://127.0.0.1/scim/v2".into(),
-        ServiceConfig::default(),
-    ));
-    let app = axum::Router::new().fallback(move |request: Request| {
-        let service = service.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let body = axum::body::to_bytes(Body::new(body), 1 << 20)
-                .await
-                .unwrap();
-            let path = parts
-                .uri
-                .path()
-                .strip_prefix("/scim/v2")
-                .unwrap_or_default()
-                .to_owned();
-            let answer = service
-                .handle(
-                    "bench",
-                    ScimRequest {
-                        method: parts.method.as_str(),
-                        path: &path,
-                        query: parts.uri.query(),
-                        if_match: None,
-                        if_none_match: None,
-                        content_type: parts
-                            .headers
-                            .get("content-type")
-                            .and_then(|v| v.to_str().ok()),
-                        body: &body,
-                    },
-                )
-                .await;
-            let status = axum::http::StatusCode::from_u16(answer.status).unwrap();
-            let response: Response = (status, answer.body.unwrap_or_default()).into_response();
-            response
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/scim/v2", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
 }
 
 /// Rows for users `from..to` of `team`, straight into the tables, 1,000 per transaction.
@@ -224,7 +163,7 @@ fn main() {
             name: "Bench Owner".into(),
             handle: Some("bench_owner".into()),
             email: None,
-            password: None,
+            password: Some("bench owner password".into()),
             locale: None,
             team: None,
         };
@@ -232,12 +171,41 @@ fn main() {
         let (token, _) = e2ei_backend::scim::tokens::create(&state, team, owner.id, "bench").await.unwrap();
         let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
 
+        let base = url.trim_end_matches("/scim/v2").to_owned();
+        let login: serde_json::Value = http
+            .post(format!("{base}/login"))
+            .json(&json!({ "handle": "bench_owner", "password": "bench owner password" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = login["access_token"].as_str().unwrap().to_owned();
+
         println!("SCIM, {kind}, {concurrency} concurrent clients, loopback HTTP/1.1");
-        let memory_url = memory_server().await;
-        let baseline = creates(&http, &memory_url, "unused", total_creates, concurrency).await;
-        println!("  {total_creates} creates, in-memory directory (baseline)   {baseline:>8.0} /s");
-        let rate = creates(&http, &url, &token, total_creates, concurrency).await;
-        println!("  {total_creates} creates, backend ({kind})              {rate:>8.0} /s");
+        let baseline = {
+            let (http, members) = (http.clone(), format!("{base}/teams/{team}/members"));
+            creates(total_creates, concurrency, move |n| {
+                http.post(&members).bearer_auth(&access).json(&json!({
+                    "name": format!("Member {n}"), "handle": format!("member{n:06}"),
+                    "email": format!("member{n:06}@example.org"),
+                }))
+            })
+            .await
+        };
+        println!("  {total_creates} team members via the Wire API (baseline)   {baseline:>8.0} /s");
+        let rate = {
+            let (http, users, token) = (http.clone(), format!("{url}/Users"), token.clone());
+            creates(total_creates, concurrency, move |n| {
+                http.post(&users)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/scim+json")
+                    .body(new_user(n))
+            })
+            .await
+        };
+        println!("  {total_creates} SCIM user creates                         {rate:>8.0} /s");
 
         let start = Instant::now();
         fill(&state, &team.to_string(), total_creates, total_users).await;

@@ -1,5 +1,5 @@
 //! Certificate revocations the backend asks of the identity authority (deprovisioning through
-//! SCIM): an outbox in the backend's database and a worker that delivers it to the authority's
+//! SCIM, a user removing a device): an outbox in the backend's database and a worker that delivers it to the authority's
 //! admin API (`POST {authority}/admin/revocations` with `{"client_id", "reason"}`).
 //!
 //! Deprovisioning writes one outbox row per device in the same transaction that deletes the
@@ -24,6 +24,10 @@ use crate::error::ApiError;
 /// The reason given for deprovisioning revocations (RFC 5280 `affiliationChanged`: the user
 /// left the organisation or was suspended by it).
 pub const DEPROVISIONING_REASON: &str = "affiliationChanged";
+
+/// The reason given when a user removes one of their devices (RFC 5280
+/// `cessationOfOperation`: the device no longer operates).
+pub const DEVICE_REMOVED_REASON: &str = "cessationOfOperation";
 
 /// Rows handled per delivery round.
 const BATCH: i64 = 100;

@@ -379,6 +379,18 @@ async fn deleting_a_client_revokes_its_cookies(app: TestApp) {
             .status,
         StatusCode::OK
     );
+    // The device's certificates are queued for revocation (cessationOfOperation).
+    let queued: Vec<(String, String)> =
+        sqlx::query_as("SELECT client_uri, reason FROM revocation_outbox")
+            .fetch_all(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(
+        queued[0].0.ends_with(&format!("!{cid}@{DOMAIN}")),
+        "{queued:?}"
+    );
+    assert_eq!(queued[0].1, "cessationOfOperation");
 }
 
 /// A team user with a client, and what a Wire client needs for a proof.

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use e2ei_core::id::DeviceId;
+use e2ei_core::id::{ClientId, DeviceId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -229,11 +229,25 @@ pub(super) async fn delete(
     let client = find_client(&state, &auth, &cid).await?;
     let user = current_user(&state, &auth).await?;
     reauthenticate(&user, body.password.as_deref()).await?;
+    // The device and the revocation of its certificates, in one transaction (the outbox
+    // delivers to the authority afterwards): a removed device's certificate is on the next CRL.
+    let device: DeviceId = client.id.parse().map_err(ApiError::internal)?;
+    let client_id = ClientId::new(UserId::new(user.id), device, state.settings.domain.clone());
+    let mut tx = state.db.begin_write().await?;
     sqlx::query("DELETE FROM clients WHERE user_id = $1 AND client_id = $2")
         .bind(user.id.to_string())
         .bind(&client.id)
-        .execute(state.db.pool())
+        .execute(&mut *tx)
         .await?;
+    crate::revocations::queue(
+        &mut tx,
+        &[client_id],
+        crate::revocations::DEVICE_REMOVED_REASON,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    state.revocations.wake.notify_one();
     if let Some(label) = &client.cookie_label {
         super::auth::revoke_cookies_with_label(&state, user.id, label).await?;
     }
