@@ -561,6 +561,19 @@ async fn deactivation_removes_devices_and_cookies_and_queues_revocations(app: Te
         )
         .await;
     assert_eq!(refresh.status, StatusCode::FORBIDDEN);
+    // An access token from before the deactivation registers no new device.
+    let device = app
+        .call(
+            Method::POST,
+            "/clients",
+            Some(&access),
+            Some(json!({ "type": "permanent", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(
+        (device.status, device.label()),
+        (StatusCode::FORBIDDEN, "suspended")
+    );
     let login = app
         .call(
             Method::POST,
@@ -608,6 +621,7 @@ async fn delete_removes_the_user_and_queues_revocations(app: TestApp) {
     let group = scim(&app, Method::POST, "/Groups", &token, Some(group)).await;
     assert_eq!(group.status, StatusCode::CREATED, "{group:?}");
     assert_eq!(group.body["members"][0]["value"], id.as_str());
+    assert_eq!(group.header("etag"), Some("W/\"1\""));
     let deleted = scim(&app, Method::DELETE, &format!("/Users/{id}"), &token, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{deleted:?}");
     assert_eq!(
@@ -634,6 +648,8 @@ async fn delete_removes_the_user_and_queues_revocations(app: TestApp) {
             .get("members")
             .is_none_or(|m| m.as_array().unwrap().is_empty())
     );
+    // The group lost a member: a new version.
+    assert_eq!(group.header("etag"), Some("W/\"2\""));
     let again = scim(&app, Method::DELETE, &format!("/Users/{id}"), &token, None).await;
     assert_scim_error(&again, 404, None);
 }
@@ -668,6 +684,27 @@ async fn undelivered_revocations_stay_queued_with_backoff(app: TestApp) {
             .await
             .unwrap(),
         1
+    );
+    let metrics = app
+        .send(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let text = metrics.body.as_str().unwrap();
+    assert!(
+        text.contains("e2ei_backend_revocations_pending 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("e2ei_backend_revocations_failed_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("e2ei_backend_scim_deprovisioned_users_total 1"),
+        "{text}"
     );
 }
 

@@ -302,8 +302,18 @@ pub(crate) async fn find_client(
 }
 
 /// The caller as stored (a deleted user's tokens stop working).
+/// The caller's user, refused when gone or deactivated by the team's IdP: an access token
+/// issued before a SCIM deactivation lives on for minutes, and must not register a device
+/// (and so get a certificate) in that time.
 pub(crate) async fn current_user(state: &AppState, auth: &Authenticated) -> Result<User, ApiError> {
-    users::find_user(state, auth.user)
+    let user = users::find_user(state, auth.user)
         .await?
-        .ok_or_else(|| ApiError::forbidden("invalid-credentials", "the user no longer exists"))
+        .ok_or_else(|| ApiError::forbidden("invalid-credentials", "the user no longer exists"))?;
+    if users::scim_active(state, user.id).await? == Some(false) {
+        return Err(ApiError::forbidden(
+            "suspended",
+            "the account is deactivated by the team's identity provider",
+        ));
+    }
+    Ok(user)
 }

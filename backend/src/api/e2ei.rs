@@ -76,6 +76,12 @@ pub(super) async fn access_token(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let client = find_client(&state, &auth, &cid).await?;
+    if crate::users::scim_active(&state, auth.user).await? == Some(false) {
+        return Err(ApiError::forbidden(
+            "suspended",
+            "the account is deactivated by the team's identity provider",
+        ));
+    }
     let proof = headers
         .get("dpop")
         .and_then(|h| h.to_str().ok())

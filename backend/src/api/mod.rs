@@ -95,10 +95,17 @@ pub fn router(state: SharedState) -> Router {
 async fn metrics(
     axum::extract::State(state): axum::extract::State<SharedState>,
 ) -> impl axum::response::IntoResponse {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    // Read at scrape time: revocations waiting for the authority (shared by all replicas).
+    match crate::revocations::pending(&state).await {
+        Ok(n) => text.push_str(&format!(
+            "# HELP e2ei_backend_revocations_pending Device revocations not yet confirmed by the identity authority.\n\
+             # TYPE e2ei_backend_revocations_pending gauge\n\
+             e2ei_backend_revocations_pending {n}\n"
+        )),
+        Err(e) => tracing::warn!(label = e.label(), "counting pending revocations"),
+    }
+    ([("content-type", "text/plain; version=0.0.4")], text)
 }
 
 /// A JSON body; rejections become Wire errors (415 wrong type, 413 too large, 400 otherwise).

@@ -410,6 +410,16 @@ impl SqlDirectory {
         )
         .await?;
         let devices = deprovision(state, &mut tx, id).await?;
+        // The user's groups lose a member: a new version, so their ETags change.
+        sqlx::query(
+            "UPDATE scim_groups SET version = version + 1, updated_at = $2 WHERE id IN \
+             (SELECT group_id FROM scim_group_members WHERE user_id = $1)",
+        )
+        .bind(id.to_string())
+        .bind(now_millis(state))
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error)?;
         // Cascades to the SCIM row, group memberships, notifications.
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.to_string())
