@@ -337,8 +337,11 @@ impl CrlIn<'_> {
             }
         }
 
-        let key = e2ei_core::x509::certificate_public_key(issuer)
-            .map_err(|e| VerifyError::IssuerKey(e.to_string()))?;
+        // Any issuer key path validation accepts, RSA included (CRLs of other PKIs).
+        let key = e2ei_core::key::CertificateKey::from_spki(
+            issuer.tbs_certificate().subject_public_key_info(),
+        )
+        .map_err(|e| VerifyError::IssuerKey(e.to_string()))?;
         let signature = self.signature.as_bytes().ok_or(VerifyError::BadSignature {
             issuer: issuer_subject.clone(),
         })?;

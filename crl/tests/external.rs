@@ -257,3 +257,99 @@ fn pkilint_finds_nothing_in_our_crls() {
         );
     }
 }
+
+/// A CRL of another PKI, made by `openssl ca -gencrl` with an RSA key (PKCS#1 v1.5, SHA-256),
+/// and one listing a revoked serial: e2ei-crl verifies and indexes both; a flipped signature
+/// byte is refused.
+#[test]
+fn verifies_an_openssl_made_rsa_crl() {
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&openssl)
+            .args(args)
+            .current_dir(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    write(
+        path,
+        "ca.cnf",
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+         default_md = sha256\ncrl_extensions = ext\n[ext]\nauthorityKeyIdentifier = keyid:always\n",
+    );
+    write(path, "index.txt", "");
+    write(path, "crlnumber", "01\n");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/O=Other PKI/CN=Other RSA CA",
+        "-days",
+        "2",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "subjectKeyIdentifier=hash",
+    ]);
+    // Revoke a serial straight in the database openssl keeps (`R` line), then issue the CRL.
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = |t: time::OffsetDateTime| {
+        format!(
+            "{:02}{:02}{:02}{:02}{:02}{:02}Z",
+            t.year() % 100,
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    };
+    write(
+        path,
+        "index.txt",
+        format!(
+            "R\t{}\t{},keyCompromise\t0BADC0DE\tunknown\t/CN=revoked\n",
+            stamp(now + time::Duration::days(30)),
+            stamp(now - time::Duration::hours(1))
+        ),
+    );
+    run(&[
+        "ca", "-gencrl", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-crldays",
+        "1", "-out", "crl.pem",
+    ]);
+    let ca_pem = std::fs::read(path.join("ca.pem")).unwrap();
+    let ca = x509_cert::Certificate::from_der(&der::pem::decode_vec(&ca_pem).unwrap().1).unwrap();
+    let crl = std::fs::read(path.join("crl.pem")).unwrap();
+    let verified = verify_crl(&crl, &ca, now).unwrap();
+    let listed = verified
+        .index()
+        .is_revoked(&[0x0b, 0xad, 0xc0, 0xde])
+        .unwrap();
+    assert_eq!(listed.reason(), Some(CrlReason::KeyCompromise));
+    assert!(verified.index().is_revoked(&[0x01]).is_none());
+
+    // The same CRL with one signature byte flipped.
+    let mut der = der::pem::decode_vec(&crl).unwrap().1;
+    let last = der.len() - 1;
+    der[last] ^= 1;
+    assert!(matches!(
+        verify_crl(&der, &ca, now),
+        Err(e2ei_crl::VerifyError::BadSignature { .. })
+    ));
+}
