@@ -772,7 +772,91 @@ async fn names_and_handles_change_only_through_scim_where_managed(app: TestApp) 
     );
 }
 
+/// Groups larger than one SQL batch (500): members checked, stored and read back in batches.
+async fn groups_with_more_members_than_a_batch(app: TestApp) {
+    let (team, token) = team_token(&app, "owner_m").await;
+    let now = app.state.now();
+    let mut ids = Vec::new();
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    for n in 0..1_201 {
+        let id = uuid::Uuid::new_v4().to_string();
+        let handle = format!("bulk{n:05}");
+        sqlx::query(
+            "INSERT INTO users (id, name, handle, locale, team_id, role, created_at) \
+             VALUES ($1, $2, $3, 'en', $4, 'member', $5)",
+        )
+        .bind(&id)
+        .bind(format!("Bulk {n}"))
+        .bind(&handle)
+        .bind(&team)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO scim_users (user_id, team_id, user_name, display_name, active, version, created_at, updated_at, document) \
+             VALUES ($1, $2, $3, $4, 1, 1, $5, $5, $6)",
+        )
+        .bind(&id)
+        .bind(&team)
+        .bind(&handle)
+        .bind(format!("Bulk {n}"))
+        .bind(now * 1000)
+        .bind(json!({ "schemas": [USER_SCHEMA], "userName": handle }).to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    let members: Vec<Value> = ids.iter().map(|id| json!({ "value": id })).collect();
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Everyone",
+        "members": members,
+    });
+    let created = scim(&app, Method::POST, "/Groups", &token, Some(group)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.status);
+    assert_eq!(created.body["members"].as_array().unwrap().len(), 1_201);
+    let group_id = created.body["id"].as_str().unwrap().to_owned();
+    // Entra ID removes a member by value.
+    let patch = json!({ "schemas": [PATCH_SCHEMA], "Operations": [
+        { "op": "Remove", "path": "members", "value": [{ "value": ids[700] }] },
+    ] });
+    let patched = scim(
+        &app,
+        Method::PATCH,
+        &format!("/Groups/{group_id}"),
+        &token,
+        Some(patch),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    let listed = scim(
+        &app,
+        Method::GET,
+        "/Groups?filter=displayName%20eq%20%22everyone%22",
+        &token,
+        None,
+    )
+    .await;
+    let got = listed.body["Resources"][0]["members"].as_array().unwrap();
+    assert_eq!(got.len(), 1_200);
+    assert!(got.iter().all(|m| m["value"] != ids[700].as_str()));
+    // One unknown member among many refuses the whole write.
+    let mut members: Vec<Value> = ids.iter().map(|id| json!({ "value": id })).collect();
+    members.push(json!({ "value": uuid::Uuid::new_v4().to_string() }));
+    let bad = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Everyone and a ghost",
+        "members": members,
+    });
+    let refused = scim(&app, Method::POST, "/Groups", &token, Some(bad)).await;
+    assert_scim_error(&refused, 400, Some("invalidValue"));
+}
+
 on_both_databases!(
+    groups_with_more_members_than_a_batch,
     scim_tokens_are_made_by_team_admins_with_their_password,
     rejects_requests_without_a_valid_scim_token,
     another_teams_resources_are_not_found,

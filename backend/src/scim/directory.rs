@@ -479,31 +479,45 @@ const GROUP_SELECT: &str = "SELECT id, version, created_at, updated_at, document
 
 impl SqlDirectory {
     /// The member ids of a group document, each a SCIM user of `team`.
+    /// The member ids of a group document, each a SCIM user of `team` (checked in batches).
     async fn member_ids(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         team: Uuid,
         doc: &Value,
     ) -> Result<Vec<Uuid>, DirectoryError> {
-        let mut ids = Vec::new();
+        let mut ids: Vec<Uuid> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for member in doc["members"].as_array().into_iter().flatten() {
             let value = member["value"].as_str().ok_or_else(|| {
                 DirectoryError::InvalidValue("members: each member needs a `value`".into())
             })?;
-            let unknown =
-                || DirectoryError::InvalidValue(format!("members: no user `{value}` in this team"));
-            let id = Uuid::parse_str(value).map_err(|_| unknown())?;
-            let found = sqlx::query("SELECT 1 FROM scim_users WHERE user_id = $1 AND team_id = $2")
-                .bind(id.to_string())
-                .bind(team.to_string())
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(sql_error)?;
-            if found.is_none() {
-                return Err(unknown());
-            }
-            if !ids.contains(&id) {
+            let id = Uuid::parse_str(value).map_err(|_| {
+                DirectoryError::InvalidValue(format!("members: no user `{value}` in this team"))
+            })?;
+            if seen.insert(id) {
                 ids.push(id);
+            }
+        }
+        for chunk in ids.chunks(BATCH) {
+            let sql = format!(
+                "SELECT user_id FROM scim_users WHERE team_id = $1 AND user_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(team.to_string());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let rows = query.fetch_all(&mut **tx).await.map_err(sql_error)?;
+            let found: std::collections::HashSet<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>("user_id"))
+                .collect::<Result<_, _>>()
+                .map_err(sql_error)?;
+            if let Some(missing) = chunk.iter().find(|id| !found.contains(&id.to_string())) {
+                return Err(DirectoryError::InvalidValue(format!(
+                    "members: no user `{missing}` in this team"
+                )));
             }
         }
         Ok(ids)
@@ -577,13 +591,19 @@ impl SqlDirectory {
                 (group, version + 1, created)
             }
         };
-        for member in &members {
-            sqlx::query("INSERT INTO scim_group_members (group_id, user_id) VALUES ($1, $2)")
-                .bind(group.to_string())
-                .bind(member.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(sql_error)?;
+        for chunk in members.chunks(BATCH) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, ${})", i + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO scim_group_members (group_id, user_id) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(group.to_string());
+            for member in chunk {
+                query = query.bind(member.to_string());
+            }
+            query.execute(&mut *tx).await.map_err(sql_error)?;
         }
         tx.commit().await.map_err(sql_error)?;
         let mut stored = Stored {
@@ -598,34 +618,43 @@ impl SqlDirectory {
         Ok(stored)
     }
 
-    /// Puts each group's members (value, display, type, $ref) into its document.
+    /// Puts each group's members (value, display, type, $ref) into its document: one query per
+    /// batch of groups.
     async fn attach_members(&self, groups: &mut [Stored]) -> Result<(), DirectoryError> {
-        for group in groups {
-            let rows = sqlx::query(
-                "SELECT m.user_id, u.name FROM scim_group_members m JOIN users u ON u.id = m.user_id \
-                 WHERE m.group_id = $1 ORDER BY m.user_id",
-            )
-            .bind(&group.id)
-            .fetch_all(self.state.db.pool())
-            .await
-            .map_err(sql_error)?;
-            let members = rows
-                .iter()
-                .map(|r| {
-                    let id: String = r.try_get("user_id").map_err(sql_error)?;
-                    let name: String = r.try_get("name").map_err(sql_error)?;
-                    Ok(json!({
-                        "value": id,
-                        "display": name,
-                        "type": "User",
-                        "$ref": format!("{}/Users/{id}", self.state.scim.public_url),
-                    }))
-                })
-                .collect::<Result<Vec<_>, DirectoryError>>()?;
-            if let Some(object) = group.document.as_object_mut()
-                && !members.is_empty()
+        let mut members: std::collections::HashMap<String, Vec<Value>> =
+            std::collections::HashMap::new();
+        for chunk in groups.chunks(BATCH) {
+            let sql = format!(
+                "SELECT m.group_id, m.user_id, u.name FROM scim_group_members m \
+                 JOIN users u ON u.id = m.user_id WHERE m.group_id IN ({}) \
+                 ORDER BY m.group_id, m.user_id",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for group in chunk {
+                query = query.bind(group.id.as_str());
+            }
+            for row in query
+                .fetch_all(self.state.db.pool())
+                .await
+                .map_err(sql_error)?
             {
-                object.insert("members".into(), Value::Array(members));
+                let group: String = row.try_get("group_id").map_err(sql_error)?;
+                let id: String = row.try_get("user_id").map_err(sql_error)?;
+                let name: String = row.try_get("name").map_err(sql_error)?;
+                members.entry(group).or_default().push(json!({
+                    "value": id,
+                    "display": name,
+                    "type": "User",
+                    "$ref": format!("{}/Users/{id}", self.state.scim.public_url),
+                }));
+            }
+        }
+        for group in groups {
+            if let (Some(list), Some(object)) =
+                (members.remove(&group.id), group.document.as_object_mut())
+            {
+                object.insert("members".into(), Value::Array(list));
             }
         }
         Ok(())
@@ -673,6 +702,18 @@ impl SqlDirectory {
 
 // ---------------------------------------------------------------------------------------------
 // Queries: the SQL part of a filter, and the rest in memory.
+
+/// Ids per `IN (…)` list or multi-row INSERT: well below SQLite's and PostgreSQL's parameter
+/// limits.
+const BATCH: usize = 500;
+
+/// `$first, $first+1, …` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A column a filter attribute maps to.
 #[derive(Clone, Copy)]
