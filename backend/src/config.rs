@@ -49,10 +49,14 @@ use e2ei_service::{LogFormat, TlsFiles};
 use e2ei_signer::KeyUri;
 use serde::Deserialize;
 
-use crate::app::Settings;
+use e2ei_dpop::BackendKeys;
+use e2ei_service::open_key;
+
+use crate::app::{AppState, Settings};
 use crate::crl_proxy::{self, CrlProxy, ProxyPolicy, UpstreamHost};
 use crate::revocations::AuthorityClient;
 use crate::scim::ScimSettings;
+use crate::zauth::ZauthKeys;
 use e2ei_signer::SecretSource;
 
 /// Environment variables that override the file.
@@ -387,6 +391,73 @@ impl Config {
         policy.max_bytes = c.max_bytes;
         policy.cache_for = Duration::from_secs(c.cache_seconds);
         CrlProxy::new(policy, anchors.as_deref()).map(Some)
+    }
+
+    /// The DPoP access-token keys (one per algorithm, each of the configured algorithm).
+    pub fn dpop_keys(&self) -> Result<BackendKeys, String> {
+        let mut keys = BackendKeys::new();
+        for key in &self.dpop.keys {
+            let signer = open_key(&key.uri)?;
+            if signer.algorithm() != key.alg {
+                return Err(format!(
+                    "{} is a {} key, configured as {}",
+                    signer.describe(),
+                    signer.algorithm(),
+                    key.alg
+                ));
+            }
+            if keys.get(key.alg).is_some() {
+                return Err(format!("two DPoP keys for {}", key.alg));
+            }
+            keys.insert(signer);
+        }
+        Ok(keys)
+    }
+
+    /// The service state this file describes: keys opened, database connected and migrated,
+    /// CRL proxy, SCIM and the revocation authority set up. The binary and the dev stack both
+    /// start from here.
+    pub async fn app_state(&self) -> Result<AppState, String> {
+        let settings = self.settings()?;
+        let token_keys = self
+            .tokens
+            .keys
+            .iter()
+            .map(|u| open_key(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let zauth = ZauthKeys::new(token_keys)?;
+        let dpop_keys = self.dpop_keys()?;
+        if dpop_keys.public_keys().is_empty() {
+            tracing::warn!(
+                "no DPoP keys configured: access-token requests will get no-server-key-bundle"
+            );
+        }
+        let db = crate::db::connect(&self.database)
+            .await
+            .map_err(|e| format!("database {}: {e}", crate::db::redact(&self.database)))?;
+        let crl_proxy = self.crl_proxy()?;
+        if let Some(proxy) = &crl_proxy {
+            tracing::info!(
+                hosts = proxy.policy().allowed_hosts.len(),
+                advertised = %proxy.policy().public_url,
+                "CRL proxy enabled"
+            );
+        }
+        Ok(AppState {
+            db,
+            zauth,
+            dpop_keys,
+            settings,
+            clock: std::sync::Arc::new(e2ei_core::clock::SystemClock),
+            metrics: Default::default(),
+            hub: Default::default(),
+            crl_proxy,
+            scim: self.scim()?,
+            revocations: crate::revocations::Revocations {
+                authority: self.revocation_authority()?,
+                wake: Default::default(),
+            },
+        })
     }
 
     /// The service settings this file describes.

@@ -11,14 +11,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use e2ei_backend::api;
 use e2ei_backend::config::Config;
-use e2ei_backend::db::redact;
-use e2ei_backend::zauth::ZauthKeys;
-use e2ei_backend::{AppState, api};
 use e2ei_core::ciphersuite::KeyAlgorithm;
-use e2ei_core::clock::SystemClock;
-use e2ei_dpop::BackendKeys;
-use e2ei_service::{generate_missing_keys, init_logs, open_key, serve};
+use e2ei_service::{generate_missing_keys, init_logs, serve};
 
 #[derive(Parser)]
 #[command(name = "e2ei-backend", version, about = "The e2ei messaging backend")]
@@ -63,26 +59,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn dpop_keys(config: &Config) -> Result<BackendKeys, String> {
-    let mut keys = BackendKeys::new();
-    for key in &config.dpop.keys {
-        let signer = open_key(&key.uri)?;
-        if signer.algorithm() != key.alg {
-            return Err(format!(
-                "{} is a {} key, configured as {}",
-                signer.describe(),
-                signer.algorithm(),
-                key.alg
-            ));
-        }
-        if keys.get(key.alg).is_some() {
-            return Err(format!("two DPoP keys for {}", key.alg));
-        }
-        keys.insert(signer);
-    }
-    Ok(keys)
-}
-
 fn generate_keys(config: &Config) -> Result<(), String> {
     let wanted = config
         .tokens
@@ -97,7 +73,7 @@ fn generate_keys(config: &Config) -> Result<(), String> {
 }
 
 fn print_dpop_keys(config: &Config) -> Result<(), String> {
-    let keys = api::public_keys_json(&dpop_keys(config)?);
+    let keys = api::public_keys_json(&config.dpop_keys()?);
     println!(
         "{}",
         serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())?
@@ -109,46 +85,7 @@ fn run(config: Config) -> Result<(), String> {
     init_logs(config.log_format);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let settings = config.settings()?;
-        let token_keys = config
-            .tokens
-            .keys
-            .iter()
-            .map(|u| open_key(u))
-            .collect::<Result<Vec<_>, _>>()?;
-        let zauth = ZauthKeys::new(token_keys)?;
-        let dpop_keys = dpop_keys(&config)?;
-        if dpop_keys.public_keys().is_empty() {
-            tracing::warn!(
-                "no DPoP keys configured: access-token requests will get no-server-key-bundle"
-            );
-        }
-        let db = e2ei_backend::db::connect(&config.database)
-            .await
-            .map_err(|e| format!("database {}: {e}", redact(&config.database)))?;
-        let crl_proxy = config.crl_proxy()?;
-        if let Some(proxy) = &crl_proxy {
-            tracing::info!(
-                hosts = proxy.policy().allowed_hosts.len(),
-                advertised = %proxy.policy().public_url,
-                "CRL proxy enabled"
-            );
-        }
-        let state = Arc::new(AppState {
-            db,
-            zauth,
-            dpop_keys,
-            settings,
-            clock: Arc::new(SystemClock),
-            metrics: Default::default(),
-            hub: Default::default(),
-            crl_proxy,
-            scim: config.scim()?,
-            revocations: e2ei_backend::revocations::Revocations {
-                authority: config.revocation_authority()?,
-                wake: Default::default(),
-            },
-        });
+        let state = Arc::new(config.app_state().await?);
         tokio::spawn(e2ei_backend::notifications::prune_every_hour(state.clone()));
         tokio::spawn(e2ei_backend::revocations::deliver_forever(state.clone()));
         tracing::info!(domain = %config.domain, "backend starting");

@@ -188,6 +188,22 @@ async fn scim_tokens_are_made_by_team_admins_with_their_password(app: TestApp) {
         StatusCode::OK
     );
 
+    for (path, status, label) in [
+        ("/scim/auth-tokens", StatusCode::BAD_REQUEST, "bad-request"),
+        (
+            "/scim/auth-tokens?id=nope",
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            "/scim/auth-tokens?id=00000000-0000-4000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+    ] {
+        let reply = app.call(Method::DELETE, path, Some(&owner), None).await;
+        assert_eq!((reply.status, reply.label()), (status, label), "{path}");
+    }
     let revoked = app
         .call(
             Method::DELETE,

@@ -320,6 +320,28 @@ async fn status_of(
 
 /// The authority's `/federation` certificates; none when it cannot be reached (the status
 /// then rests on `/roots.pem` alone).
+/// The status of the device kept in `dir`: its chain against its roots and the federating
+/// domains' cross-signed intermediates (protocol doc §2.5), CRLs from the store in `dir`
+/// (forgotten first with `refresh_crls`).
+async fn status_in(dir: &Path, refresh_crls: bool) -> Result<serde_json::Value, String> {
+    let state = load_state(dir)?;
+    let chain = read_certs(&dir.join("chain.pem"))?;
+    let mut anchors = read_certs(&dir.join("roots.pem"))?;
+    anchors.extend(federation(&state).await);
+    let crl_dir = dir.join("crls");
+    if refresh_crls {
+        let _ = std::fs::remove_file(crl_dir.join("index.json"));
+    }
+    status_of(
+        &chain,
+        &anchors,
+        state.crl_proxy.as_deref(),
+        state.tls_ca.as_deref(),
+        Some(&crl_dir),
+    )
+    .await
+}
+
 async fn federation(state: &DeviceState) -> Vec<Certificate> {
     let Ok(roots) = e2ei_client::roots_url(&state.directory) else {
         return Vec::new();
@@ -389,46 +411,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Enroll(args) => {
             enroll_into(&args, Device::Register).await?;
-            let state = load_state(&args.state)?;
-            let chain = read_certs(&args.state.join("chain.pem"))?;
-            let anchors = read_certs(&args.state.join("roots.pem"))?;
-            let crl_dir = args.state.join("crls");
-            print(
-                cli.json,
-                &status_of(
-                    &chain,
-                    &anchors,
-                    state.crl_proxy.as_deref(),
-                    state.tls_ca.as_deref(),
-                    Some(&crl_dir),
-                )
-                .await?,
-            );
+            print(cli.json, &status_in(&args.state, false).await?);
         }
         Command::Status {
             state: dir,
             refresh_crls,
         } => {
-            let state = load_state(&dir)?;
-            let chain = read_certs(&dir.join("chain.pem"))?;
-            let mut anchors = read_certs(&dir.join("roots.pem"))?;
-            // Cross-signed intermediates of federating domains (protocol doc §2.5).
-            anchors.extend(federation(&state).await);
-            let crl_dir = dir.join("crls");
-            if refresh_crls {
-                let _ = std::fs::remove_file(crl_dir.join("index.json"));
-            }
-            print(
-                cli.json,
-                &status_of(
-                    &chain,
-                    &anchors,
-                    state.crl_proxy.as_deref(),
-                    state.tls_ca.as_deref(),
-                    Some(&crl_dir),
-                )
-                .await?,
-            );
+            print(cli.json, &status_in(&dir, refresh_crls).await?);
         }
         Command::Verify {
             chain,

@@ -546,38 +546,8 @@ fn root_crl_router(path: &str, der: Vec<u8>) -> Router {
 }
 
 async fn backend_state(config: &Path) -> Result<Arc<e2ei_backend::AppState>, String> {
-    use e2ei_backend::config::Config;
-    let config = Config::load(config)?;
-    let settings = config.settings()?;
-    let token_keys = config
-        .tokens
-        .keys
-        .iter()
-        .map(|u| open_key(u))
-        .collect::<Result<Vec<_>, _>>()?;
-    let zauth = e2ei_backend::zauth::ZauthKeys::new(token_keys)?;
-    let mut dpop_keys = e2ei_dpop::BackendKeys::new();
-    for key in &config.dpop.keys {
-        dpop_keys.insert(open_key(&key.uri)?);
-    }
-    let db = e2ei_backend::db::connect(&config.database)
-        .await
-        .map_err(|e| format!("backend database: {e}"))?;
-    Ok(Arc::new(e2ei_backend::AppState {
-        db,
-        zauth,
-        dpop_keys,
-        settings,
-        clock: Arc::new(SystemClock),
-        metrics: Default::default(),
-        hub: Default::default(),
-        crl_proxy: config.crl_proxy()?,
-        scim: config.scim()?,
-        revocations: e2ei_backend::revocations::Revocations {
-            authority: config.revocation_authority()?,
-            wake: Default::default(),
-        },
-    }))
+    let config = e2ei_backend::config::Config::load(config)?;
+    Ok(Arc::new(config.app_state().await?))
 }
 
 async fn acme_state(config: &Path) -> Result<Arc<e2ei_acme_server::AppState>, String> {

@@ -76,7 +76,7 @@ pub(super) async fn list_tokens(
 
 #[derive(Deserialize)]
 pub(super) struct TokenId {
-    id: String,
+    id: Option<String>,
 }
 
 pub(super) async fn delete_token(
@@ -85,8 +85,12 @@ pub(super) async fn delete_token(
     Query(query): Query<TokenId>,
 ) -> Result<Response, ApiError> {
     let (team, _) = team_admin(&state, &auth).await?;
-    let id = Uuid::parse_str(&query.id)
-        .map_err(|_| ApiError::bad_request("bad-request", "`id` is a token id"))?;
+    // Read here (not by the extractor) so a missing or malformed id is a Wire error.
+    let id = query
+        .id
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| ApiError::bad_request("bad-request", "`?id=` names a SCIM token"))?;
     if tokens::revoke(&state, team, id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
